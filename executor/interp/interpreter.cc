@@ -1,0 +1,163 @@
+#include "executor/interp/interpreter.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "executor/core/thread_pool.h"
+#include "executor/interp/layout_ops.h"
+#include "executor/kernels/convert.h"
+#include "executor/kernels/elementwise.h"
+#include "executor/kernels/gemm.h"
+#include "executor/kernels/reduce.h"
+
+namespace pelemay {
+namespace {
+
+// Packs a dot operand into [batch, rows, cols] order: batch axes, then the
+// `row_axes`, then `col_axes`, each group flattened.
+Buffer PackForGemm(const ConstTensorView& t, const std::vector<int64_t>& batch,
+                   const std::vector<int64_t>& row_axes, const std::vector<int64_t>& col_axes) {
+  std::vector<int64_t> perm;
+  perm.insert(perm.end(), batch.begin(), batch.end());
+  perm.insert(perm.end(), row_axes.begin(), row_axes.end());
+  perm.insert(perm.end(), col_axes.begin(), col_axes.end());
+  Buffer packed(static_cast<int64_t>(t.bytes.size()));
+  Shape shape;
+  for (int64_t p : perm) shape.push_back(t.shape[p]);
+  layout::Transpose(t, perm, TensorView{t.dtype, shape, packed.bytes()});
+  return packed;
+}
+
+std::vector<int64_t> FreeAxes(size_t rank, const std::vector<int64_t>& batch,
+                              const std::vector<int64_t>& contract) {
+  std::vector<int64_t> free;
+  for (int64_t i = 0; i < static_cast<int64_t>(rank); ++i)
+    if (std::find(batch.begin(), batch.end(), i) == batch.end() &&
+        std::find(contract.begin(), contract.end(), i) == contract.end())
+      free.push_back(i);
+  return free;
+}
+
+int64_t Product(const Shape& s, const std::vector<int64_t>& axes) {
+  int64_t p = 1;
+  for (int64_t a : axes) p *= s[a];
+  return p;
+}
+
+void RunDot(const CheckedInstruction& ci, const ConstTensorView& l, const ConstTensorView& r,
+            TensorView out, ThreadPool* pool) {
+  const auto l_free = FreeAxes(l.shape.size(), ci.lhs_batch, ci.lhs_contract);
+  const auto r_free = FreeAxes(r.shape.size(), ci.rhs_batch, ci.rhs_contract);
+  const int64_t batch = Product(l.shape, ci.lhs_batch);
+  const int64_t m = Product(l.shape, l_free);
+  const int64_t k = Product(l.shape, ci.lhs_contract);
+  const int64_t n = Product(r.shape, r_free);
+  // A = [batch, m, k], B = [batch, k, n]; the result [batch, m, n] is already
+  // the Nx result order (batch, lhs free, rhs free).
+  const Buffer a = PackForGemm(l, ci.lhs_batch, l_free, ci.lhs_contract);
+  const Buffer b = PackForGemm(r, ci.rhs_batch, ci.rhs_contract, r_free);
+  kernels::Gemm(l.dtype, batch, m, n, k, a.bytes(), b.bytes(), out.bytes, pool);
+}
+
+Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>& args, TensorView out,
+               ThreadPool* pool) {
+  const OpInfo& info = GetOpInfo(ci.op);
+  switch (info.family) {
+    case OpFamily::kBinary:
+    case OpFamily::kCompare:
+      return kernels::Binary(ci.op, args[0].dtype, args[0].bytes, args[1].bytes, out.bytes, pool);
+    case OpFamily::kUnary:
+      return kernels::Unary(ci.op, args[0].dtype, args[0].bytes, out.bytes, pool);
+    case OpFamily::kConvert:
+      kernels::Convert(args[0].dtype, out.dtype, args[0].bytes, out.bytes, pool);
+      return Status::Ok();
+    case OpFamily::kReduce:
+      kernels::Reduce(ci.op, args[0].dtype, args[0].shape, ci.axes, args[0].bytes, out.bytes, pool);
+      return Status::Ok();
+    case OpFamily::kArgReduce:
+      kernels::ArgReduce(ci.op, args[0].dtype, out.dtype, args[0].shape, ci.axis, ci.tie_break_high,
+                         args[0].bytes, out.bytes);
+      return Status::Ok();
+    case OpFamily::kReshape:
+      std::copy(args[0].bytes.begin(), args[0].bytes.end(), out.bytes.begin());
+      return Status::Ok();
+    case OpFamily::kTranspose: layout::Transpose(args[0], ci.permutation, out); return Status::Ok();
+    case OpFamily::kBroadcast: layout::Broadcast(args[0], ci.axes, out); return Status::Ok();
+    case OpFamily::kSlice: layout::Slice(args[0], ci.start, ci.strides, out); return Status::Ok();
+    case OpFamily::kConcatenate: layout::Concatenate(args, *ci.axis, out); return Status::Ok();
+    case OpFamily::kPad: layout::Pad(args[0], args[1], ci.padding, out); return Status::Ok();
+    case OpFamily::kSelect: layout::Select(args[0], args[1], args[2], out); return Status::Ok();
+    case OpFamily::kIota: layout::Iota(ci.axis, out); return Status::Ok();
+    case OpFamily::kConstant:
+      if (ci.constant_is_scalar) layout::Fill(ci.constant.bytes(), out);
+      else std::copy(ci.constant.bytes().begin(), ci.constant.bytes().end(), out.bytes.begin());
+      return Status::Ok();
+    case OpFamily::kDot: RunDot(ci, args[0], args[1], out, pool); return Status::Ok();
+  }
+  return Internal() << "no kernel for " << info.name;
+}
+
+}  // namespace
+
+StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
+                                  const std::vector<ConstTensorView>& inputs, const RunContext& ctx) {
+  const size_t num_inputs = program.inputs.size();
+  std::vector<std::optional<Buffer>> values(program.instructions.size());
+  std::vector<bool> is_output(program.num_values(), false);
+  for (uint32_t v : program.outputs) is_output[v] = true;
+
+  auto view = [&](uint32_t v) -> ConstTensorView {
+    if (v < num_inputs) return inputs[v];
+    const auto& t = program.type_of(v);
+    return {t.dtype, t.shape, values[v - num_inputs]->bytes()};
+  };
+
+  for (size_t i = 0; i < program.instructions.size(); ++i) {
+    if (ctx.cancelled != nullptr && ctx.cancelled->load(std::memory_order_relaxed))
+      return Status(ErrorCode::kCancelled, "cancelled", static_cast<int64_t>(i));
+    if (std::chrono::steady_clock::now() > ctx.deadline)
+      return Status(ErrorCode::kDeadlineExceeded, "the request's timeout passed", static_cast<int64_t>(i));
+    const CheckedInstruction& ci = program.instructions[i];
+    std::vector<ConstTensorView> args;
+    args.reserve(ci.operands.size());
+    for (uint32_t v : ci.operands) args.push_back(view(v));
+    Buffer result(ci.result.bytes);
+    Status st = Execute(ci, args, TensorView{ci.result.dtype, ci.result.shape, result.bytes()}, ctx.pool);
+    if (!st.ok()) return st.AtInstruction(static_cast<int64_t>(i));
+    const uint32_t self = static_cast<uint32_t>(num_inputs + i);
+    if (program.last_use[self] >= 0 || is_output[self]) values[i] = std::move(result);
+    // Free intermediates whose last reader was this instruction.
+    for (uint32_t v : ci.operands)
+      if (v >= num_inputs && program.last_use[v] == static_cast<int64_t>(i) && !is_output[v])
+        values[v - num_inputs].reset();
+  }
+
+  std::vector<Output> outputs;
+  outputs.reserve(program.outputs.size());
+  // An output listed twice, or an intermediate also returned, is copied so
+  // each Output owns or views independently.
+  std::vector<bool> moved(program.instructions.size(), false);
+  for (uint32_t v : program.outputs) {
+    const auto& t = program.type_of(v);
+    Output o{t.dtype, t.shape, Buffer(), {}};
+    if (v < num_inputs) {
+      o.bytes = inputs[v].bytes;
+    } else if (!moved[v - num_inputs]) {
+      o.owned = std::move(*values[v - num_inputs]);
+      moved[v - num_inputs] = true;
+      o.bytes = o.owned.bytes();
+    } else {
+      // Duplicate: copy from the earlier output that owns it.
+      const Output* src = nullptr;
+      for (size_t j = 0; j < outputs.size(); ++j)
+        if (program.outputs[j] == v) src = &outputs[j];
+      o.owned = Buffer(t.bytes);
+      std::copy(src->bytes.begin(), src->bytes.end(), o.owned.bytes().begin());
+      o.bytes = o.owned.bytes();
+    }
+    outputs.push_back(std::move(o));
+  }
+  return outputs;
+}
+
+}  // namespace pelemay

@@ -1,0 +1,138 @@
+#include "executor/server/options.h"
+
+#include <cctype>
+#include <charconv>
+
+namespace pelemay {
+
+StatusOr<int64_t> ParseBytes(const std::string& text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || value < 0 || ptr == text.data())
+    return InvalidArgument() << "'" << text << "' is not a byte count";
+  int shift = 0;
+  if (ptr != end) {
+    switch (std::toupper(static_cast<unsigned char>(*ptr))) {
+      case 'K': shift = 10; break;
+      case 'M': shift = 20; break;
+      case 'G': shift = 30; break;
+      default: return InvalidArgument() << "'" << text << "': unknown size suffix";
+    }
+    if (ptr + 1 != end) return InvalidArgument() << "'" << text << "' is not a byte count";
+  }
+  if (value > (INT64_MAX >> shift)) return InvalidArgument() << "'" << text << "' is too large";
+  return value << shift;
+}
+
+namespace {
+StatusOr<int64_t> ParseCount(const std::string& name, const std::string& text, int64_t min) {
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || v < min)
+    return InvalidArgument() << "--" << name << " needs an integer >= " << min << ", got '" << text << "'";
+  return v;
+}
+}  // namespace
+
+StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
+  ExecutorOptions o;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help" || a == "help") {
+      o.mode = ExecutorOptions::Mode::kHelp;
+      return o;
+    }
+    if (a.rfind("--", 0) != 0) {
+      positional.push_back(a);
+      continue;
+    }
+    const auto eq = a.find('=');
+    const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    std::string value;
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return InvalidArgument() << "--" << name << " needs a value";
+    }
+    if (name == "memory-budget") {
+      auto v = ParseBytes(value);
+      if (!v.ok()) return v.status();
+      if (*v < 4096) return InvalidArgument() << "--memory-budget must be at least 4K";
+      o.memory_budget_bytes = *v;
+    } else if (name == "max-frame") {
+      auto v = ParseBytes(value);
+      if (!v.ok()) return v.status();
+      if (*v < 1024 || *v > 0xffffffffLL) return InvalidArgument() << "--max-frame must be between 1K and 4G-1";
+      o.max_frame_bytes = *v;
+    } else if (name == "threads") {
+      auto v = ParseCount(name, value, 0);
+      if (!v.ok()) return v.status();
+      if (*v > 1024) return InvalidArgument() << "--threads is at most 1024";
+      o.threads = static_cast<unsigned>(*v);
+    } else if (name == "program-cache") {
+      auto v = ParseCount(name, value, 1);
+      if (!v.ok()) return v.status();
+      o.program_cache = *v;
+    } else if (name == "simd-target") {
+      o.simd_target = value;
+    } else if (name == "repeat") {
+      auto v = ParseCount(name, value, 1);
+      if (!v.ok()) return v.status();
+      o.repeat = *v;
+    } else {
+      return InvalidArgument() << "unknown option --" << name << " (see --help)";
+    }
+  }
+  if (!positional.empty()) {
+    if (positional[0] == "run") {
+      if (positional.size() != 2) return InvalidArgument() << "usage: pelemay_executor run FILE";
+      o.mode = ExecutorOptions::Mode::kRun;
+      o.run_file = positional[1];
+    } else if (positional[0] == "info") {
+      if (positional.size() != 1) return InvalidArgument() << "usage: pelemay_executor info";
+      o.mode = ExecutorOptions::Mode::kInfo;
+    } else {
+      return InvalidArgument() << "unknown command '" << positional[0] << "' (see --help)";
+    }
+  }
+  return o;
+}
+
+std::string HelpText() {
+  return R"(pelemay_executor - the sandboxed numerical executor of PelemayBackend
+
+USAGE
+  pelemay_executor [OPTIONS]            serve the protocol on stdin/stdout
+  pelemay_executor run FILE [OPTIONS]   run one request file and print the result
+  pelemay_executor info [OPTIONS]       print version, SIMD targets and limits
+  pelemay_executor --help               this text
+
+In the default mode the executor is a port program: the BEAM (or any peer)
+writes pelemay.v1.Request messages, each as a 4-byte big-endian length and
+the serialized bytes, and reads pelemay.v1.Response messages back in the
+same framing. See docs/protocol.md. It exits when stdin closes, on a
+shutdown request, or on SIGTERM.
+
+`run FILE` is for debugging: FILE holds one Request (a `run` request with an
+inline program) in protobuf text format, or binary. The outputs are printed
+as readable tensors with the time taken. Examples: executor/examples/.
+
+OPTIONS
+  --memory-budget BYTES  most tensor memory one program may use (default 1G);
+                         larger programs get RESOURCE_EXHAUSTED. Suffixes K, M, G.
+  --max-frame BYTES      largest request frame accepted (default 256M)
+  --threads N            threads for large ops (default 0 = cores available)
+  --program-cache N      compiled programs kept, least recently used evicted
+                         (default 256)
+  --simd-target NAME     cap SIMD dispatch: best, lowest, or a name that
+                         `info` lists (e.g. AVX2, SSE4, EMU128). The
+                         environment variable PELEMAY_SIMD_TARGET does the same.
+  --repeat N             run FILE: run N times and report the mean time
+)";
+}
+
+}  // namespace pelemay

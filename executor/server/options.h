@@ -1,0 +1,29 @@
+// Command-line options of pelemay_executor and their defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "executor/core/status.h"
+
+namespace pelemay {
+
+struct ExecutorOptions {
+  enum class Mode { kPort, kRun, kInfo, kHelp };
+  Mode mode = Mode::kPort;
+  std::string run_file;                               // run FILE
+  int64_t memory_budget_bytes = int64_t{1} << 30;     // 1 GiB
+  int64_t max_frame_bytes = int64_t{256} << 20;       // 256 MiB
+  unsigned threads = 0;                               // 0 = cores available
+  int64_t program_cache = 256;                        // compiled programs kept
+  std::string simd_target;                            // "" = best
+  int64_t repeat = 1;                                 // run FILE: timed repetitions
+};
+
+StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args);
+std::string HelpText();
+// "64M" -> 67108864; accepts K, M, G suffixes (powers of 1024).
+StatusOr<int64_t> ParseBytes(const std::string& text);
+
+}  // namespace pelemay

@@ -1,0 +1,334 @@
+#include "executor/server/port_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/write.hpp>
+
+#include "executor/server/frame_reader.h"
+#include "executor/server/request_handler.h"
+
+namespace pelemay {
+namespace {
+
+namespace asio = boost::asio;
+
+struct Job {
+  v1::Request request;
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+};
+
+class PortServer {
+ public:
+  PortServer(const ExecutorOptions& options, int in_fd, int out_fd)
+      : handler_(options),
+        in_(io_, ::dup(in_fd)),
+        out_(io_, ::dup(out_fd)),
+        signals_(io_, SIGTERM, SIGINT),
+        reader_(static_cast<uint64_t>(options.max_frame_bytes)) {}
+
+  int Serve() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) BeginShutdown(kExitOk);
+    });
+    worker_ = std::thread([this] { WorkerLoop(); });
+    ReadMore();
+    io_.run();
+    StopWorker();
+    return exit_code_;
+  }
+
+ private:
+  // ---- reading (I/O thread) ----
+  void ReadMore() {
+    in_.async_read_some(asio::buffer(read_buf_), [this](const boost::system::error_code& ec, size_t n) {
+      if (stopping_) return;
+      if (ec) {
+        if (ec == asio::error::eof) {
+          if (reader_.mid_frame()) {
+            std::fprintf(stderr, "pelemay_executor: input ended inside a frame; exiting\n");
+            BeginShutdown(kExitTruncated);
+          } else {
+            BeginShutdown(kExitOk);
+          }
+        } else {
+          std::fprintf(stderr, "pelemay_executor: read failed: %s\n", ec.message().c_str());
+          BeginShutdown(kExitIoError);
+        }
+        return;
+      }
+      events_.clear();
+      reader_.Feed(std::span<const std::byte>(reinterpret_cast<const std::byte*>(read_buf_.data()), n), events_);
+      for (auto& ev : events_) OnFrame(ev);
+      if (!stopping_) ReadMore();
+    });
+  }
+
+  void OnFrame(FrameEvent& ev) {
+    if (stopping_) return;
+    handler_.CountRequest();
+    if (ev.kind == FrameEvent::Kind::kOversize) {
+      handler_.CountBytes(ev.length + 4, 0);
+      handler_.CountError();
+      Send(RequestHandler::ErrorResponse(
+          0, Status(ErrorCode::kResourceExhausted,
+                    "frame of " + std::to_string(ev.length) + " bytes exceeds the limit of " +
+                        std::to_string(reader_.max_frame_bytes()) + " (--max-frame); it was skipped")));
+      return;
+    }
+    handler_.CountBytes(ev.payload.size() + 4, 0);
+    auto job = std::make_unique<Job>();
+    if (!job->request.ParseFromString(ev.payload)) {
+      handler_.CountError();
+      Send(RequestHandler::ErrorResponse(
+          0, InvalidArgument() << "malformed frame of " << ev.payload.size()
+                               << " bytes: not a pelemay.v1.Request"));
+      return;
+    }
+    ev.payload = std::string();  // the parsed request holds what it needs
+    const v1::Request& req = job->request;
+    switch (req.kind_case()) {
+      case v1::Request::kRun:
+      case v1::Request::kCompile: {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_back(std::move(job));
+        cv_.notify_one();
+        return;
+      }
+      case v1::Request::kCancel: return Cancel(req);
+      case v1::Request::kShutdown: {
+        v1::Response resp;
+        resp.set_id(req.id());
+        resp.mutable_shutdown();
+        Send(resp);
+        BeginShutdown(kExitOk);
+        return;
+      }
+      case v1::Request::KIND_NOT_SET:
+        handler_.CountError();
+        Send(RequestHandler::ErrorResponse(req.id(), InvalidArgument() << "request has no kind"));
+        return;
+      default: Send(handler_.HandleQuick(req)); return;
+    }
+  }
+
+  void Cancel(const v1::Request& req) {
+    const uint64_t target = req.cancel().target_id();
+    bool found = false;
+    std::unique_ptr<Job> removed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (running_ != nullptr && running_->request.id() == target) {
+        running_->cancelled->store(true);
+        found = true;
+      } else {
+        for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+          if ((*it)->request.id() == target) {
+            removed = std::move(*it);
+            queue_.erase(it);
+            found = true;
+            break;
+          }
+        }
+      }
+    }
+    if (removed) {
+      handler_.CountError();
+      Send(RequestHandler::ErrorResponse(target, Status(ErrorCode::kCancelled, "cancelled before it ran")));
+    }
+    v1::Response resp;
+    resp.set_id(req.id());
+    resp.mutable_cancel()->set_found(found);
+    Send(resp);
+  }
+
+  // ---- writing (I/O thread; other threads post here) ----
+  void Send(const v1::Response& resp) {
+    std::string frame = EncodeFrame(resp.SerializeAsString());
+    handler_.CountBytes(0, frame.size());
+    write_queue_.push_back(std::move(frame));
+    if (write_queue_.size() == 1) WriteNext();
+  }
+
+  void WriteNext() {
+    asio::async_write(out_, asio::buffer(write_queue_.front()),
+                      [this](const boost::system::error_code& ec, size_t) {
+                        if (ec) {
+                          std::fprintf(stderr, "pelemay_executor: write failed: %s\n", ec.message().c_str());
+                          write_queue_.clear();
+                          write_failed_ = true;
+                          BeginShutdown(kExitIoError);
+                          io_.stop();
+                          return;
+                        }
+                        if (write_failed_) return;
+                        write_queue_.pop_front();
+                        if (!write_queue_.empty()) WriteNext();
+                        else if (stopping_ && worker_done_) io_.stop();
+                      });
+  }
+
+  // ---- compute thread ----
+  void WorkerLoop() {
+    for (;;) {
+      std::unique_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_worker_ || !queue_.empty(); });
+        if (stop_worker_) break;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        running_ = job.get();
+      }
+      v1::Response resp = handler_.HandleWork(job->request, job->cancelled.get());
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        running_ = nullptr;
+      }
+      asio::post(io_, [this, r = std::move(resp)] { if (!write_failed_) Send(r); });
+    }
+    asio::post(io_, [this] {
+      worker_done_ = true;
+      if (write_queue_.empty()) io_.stop();
+    });
+  }
+
+  void BeginShutdown(int code) {
+    if (stopping_) return;
+    stopping_ = true;
+    exit_code_ = code;
+    signals_.cancel();
+    boost::system::error_code ignored;
+    in_.cancel(ignored);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ != nullptr) running_->cancelled->store(true);
+    queue_.clear();
+    stop_worker_ = true;
+    cv_.notify_one();
+  }
+
+  void StopWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_worker_ = true;
+      if (running_ != nullptr) running_->cancelled->store(true);
+    }
+    cv_.notify_one();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  asio::io_context io_;
+  RequestHandler handler_;
+  asio::posix::stream_descriptor in_, out_;
+  asio::signal_set signals_;
+  FrameReader reader_;
+  std::array<char, 1 << 16> read_buf_{};
+  std::vector<FrameEvent> events_;
+  std::deque<std::string> write_queue_;
+
+  std::thread worker_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  Job* running_ = nullptr;
+  bool stop_worker_ = false;
+
+  bool stopping_ = false;      // I/O thread only
+  bool worker_done_ = false;   // I/O thread only
+  bool write_failed_ = false;  // I/O thread only
+  int exit_code_ = kExitOk;
+};
+
+}  // namespace
+
+namespace {
+
+// epoll cannot watch regular files, so when stdin or stdout is one (a saved
+// frame stream replayed with `<`, or `>` into a file) a thread relays it
+// through a pipe and the loop sees a pipe as usual.
+class FileRelay {
+ public:
+  // to_loop: file -> pipe read end returned by fd(); else pipe -> file.
+  FileRelay(int file_fd, bool to_loop) {
+    if (::pipe(pipe_) != 0) return;
+    const int from = to_loop ? file_fd : pipe_[0];
+    const int to = to_loop ? pipe_[1] : file_fd;
+    loop_fd_ = to_loop ? pipe_[0] : pipe_[1];
+    relay_end_ = to_loop ? pipe_[1] : pipe_[0];
+    thread_ = std::thread([from, to, end = relay_end_] {
+      std::array<char, 1 << 16> buf;
+      for (;;) {
+        const ssize_t n = ::read(from, buf.data(), buf.size());
+        if (n <= 0) break;
+        for (ssize_t off = 0; off < n;) {
+          const ssize_t w = ::write(to, buf.data() + off, static_cast<size_t>(n - off));
+          if (w <= 0) return;
+          off += w;
+        }
+      }
+      ::close(end);
+    });
+  }
+  ~FileRelay() {
+    if (thread_.joinable()) thread_.join();
+  }
+  int fd() const { return loop_fd_; }
+  // The loop closes its end first (output relay: lets the thread see EOF).
+  void CloseLoopEnd() {
+    if (loop_fd_ >= 0) ::close(loop_fd_);
+    loop_fd_ = -1;
+  }
+  FileRelay(const FileRelay&) = delete;
+  FileRelay& operator=(const FileRelay&) = delete;
+
+ private:
+  int pipe_[2] = {-1, -1};
+  int loop_fd_ = -1, relay_end_ = -1;
+  std::thread thread_;
+};
+
+bool IsRegularFile(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+int ServePort(const ExecutorOptions& options, int in_fd, int out_fd) {
+  std::unique_ptr<FileRelay> in_relay, out_relay;
+  if (IsRegularFile(in_fd)) {
+    in_relay = std::make_unique<FileRelay>(in_fd, true);
+    in_fd = in_relay->fd();
+  }
+  if (IsRegularFile(out_fd)) {
+    out_relay = std::make_unique<FileRelay>(out_fd, false);
+    out_fd = out_relay->fd();
+  }
+  int code;
+  {
+    PortServer server(options, in_fd, out_fd);
+    code = server.Serve();
+  }
+  if (out_relay) out_relay->CloseLoopEnd();
+  if (in_relay) {
+    // Unblock a relay still reading a long file after an early shutdown.
+    in_relay->CloseLoopEnd();
+    in_relay.reset();
+  }
+  return code;
+}
+
+}  // namespace pelemay

@@ -1,0 +1,164 @@
+#include "executor/server/request_handler.h"
+
+#include <chrono>
+#include <fstream>
+#include <string>
+
+#include "executor/interp/interpreter.h"
+#include "executor/kernels/simd_targets.h"
+#include "executor/ops/op_catalogue.h"
+#include "executor/validate/tensor_payload.h"
+#include "executor/validate/validator.h"
+
+#ifndef PELEMAY_VERSION
+#define PELEMAY_VERSION "0.1.0"
+#endif
+
+namespace pelemay {
+
+uint64_t RssAnonBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;  // "kB"
+  }
+  return 0;
+}
+
+RequestHandler::RequestHandler(const ExecutorOptions& options)
+    : options_(options), pool_(options.threads), cache_(static_cast<size_t>(options.program_cache)) {
+  limits_.memory_budget_bytes = options.memory_budget_bytes;
+  compiled_targets_ = kernels::CompiledTargets();
+}
+
+bool RequestHandler::IsWork(const v1::Request& r) {
+  return r.kind_case() == v1::Request::kRun || r.kind_case() == v1::Request::kCompile;
+}
+
+v1::Response RequestHandler::ErrorResponse(uint64_t id, const Status& status) {
+  v1::Response resp;
+  resp.set_id(id);
+  auto* e = resp.mutable_error();
+  e->set_code(static_cast<v1::ErrorCode>(status.code()));
+  e->set_message(status.message());
+  if (status.instruction()) e->set_instruction(*status.instruction());
+  return resp;
+}
+
+v1::Response RequestHandler::HandleWork(const v1::Request& request, const std::atomic<bool>* cancelled) {
+  v1::Response resp;
+  try {
+    resp = request.kind_case() == v1::Request::kRun ? Run(request, cancelled) : Compile(request);
+  } catch (const std::bad_alloc&) {
+    resp = ErrorResponse(request.id(), Status(ErrorCode::kResourceExhausted,
+                                              "the system has no memory for this request"));
+  }
+  if (resp.has_error()) ++errors_;
+  return resp;
+}
+
+v1::Response RequestHandler::Compile(const v1::Request& request) {
+  auto checked = Validate(request.compile().program(), limits_);
+  if (!checked.ok()) return ErrorResponse(request.id(), checked.status());
+  v1::Response resp;
+  resp.set_id(request.id());
+  resp.mutable_compile()->set_program_id(
+      cache_.Insert(std::make_shared<const CheckedProgram>(std::move(*checked))));
+  return resp;
+}
+
+v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<bool>* cancelled) {
+  const auto& run = request.run();
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<const CheckedProgram> program;
+  if (run.source_case() == v1::RunRequest::kProgramId) {
+    program = cache_.Find(run.program_id());
+    if (!program)
+      return ErrorResponse(request.id(), Status(ErrorCode::kNotFound,
+                                                "no compiled program with id " + std::to_string(run.program_id()) +
+                                                    " (never compiled, released, or evicted: compile it again)"));
+  } else if (run.source_case() == v1::RunRequest::kProgram) {
+    auto checked = Validate(run.program(), limits_);
+    if (!checked.ok()) return ErrorResponse(request.id(), checked.status());
+    program = std::make_shared<const CheckedProgram>(std::move(*checked));
+  } else {
+    return ErrorResponse(request.id(), InvalidArgument() << "run request names no program");
+  }
+
+  std::vector<Buffer> literal_storage(run.inputs_size());
+  std::vector<ConstTensorView> inputs;
+  for (int i = 0; i < run.inputs_size(); ++i) {
+    auto view = TensorPayload(run.inputs(i), literal_storage[i]);
+    if (!view.ok()) return ErrorResponse(request.id(), InvalidArgument() << "input " << i << ": " << view.status().message());
+    inputs.push_back(std::move(*view));
+  }
+  if (Status st = ValidateInputs(*program, inputs); !st.ok()) return ErrorResponse(request.id(), st);
+
+  RunContext ctx;
+  ctx.pool = &pool_;
+  ctx.cancelled = cancelled;
+  if (run.timeout_ms() > 0) ctx.deadline = start + std::chrono::milliseconds(run.timeout_ms());
+  busy_ = true;
+  const auto compute_start = std::chrono::steady_clock::now();
+  auto outputs = pelemay::Run(*program, inputs, ctx);
+  const auto compute_end = std::chrono::steady_clock::now();
+  busy_ = false;
+  ++runs_;
+  if (!outputs.ok()) return ErrorResponse(request.id(), outputs.status());
+
+  v1::Response resp;
+  resp.set_id(request.id());
+  auto* result = resp.mutable_run();
+  for (const auto& o : *outputs) SetTensor(o.dtype, o.shape, o.bytes, result->add_outputs());
+  result->set_compute_us(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(compute_end - compute_start).count()));
+  return resp;
+}
+
+v1::Response RequestHandler::HandleQuick(const v1::Request& request) {
+  v1::Response resp;
+  resp.set_id(request.id());
+  switch (request.kind_case()) {
+    case v1::Request::kStats: *resp.mutable_stats() = Stats(); break;
+    case v1::Request::kInfo: *resp.mutable_info() = Info(); break;
+    case v1::Request::kPing: resp.mutable_pong(); break;
+    case v1::Request::kRelease:
+      resp.mutable_release()->set_released(cache_.Release(request.release().program_id()));
+      break;
+    default:
+      ++errors_;
+      return ErrorResponse(request.id(), InvalidArgument() << "request has no kind the executor knows");
+  }
+  return resp;
+}
+
+v1::Info RequestHandler::Info() const {
+  v1::Info info;
+  info.set_version(PELEMAY_VERSION);
+  info.set_protocol_version(v1::PROTOCOL_VERSION);
+  for (const auto& t : compiled_targets_) info.add_simd_targets_compiled(t);
+  info.set_simd_target_chosen(kernels::ChosenTarget());
+  info.set_memory_budget_bytes(static_cast<uint64_t>(limits_.memory_budget_bytes));
+  info.set_max_frame_bytes(static_cast<uint64_t>(options_.max_frame_bytes));
+  info.set_threads(pool_.threads());
+  info.set_program_cache_capacity(cache_.capacity());
+  for (const auto& op : AllOps()) info.add_ops(std::string(op.name));
+  return info;
+}
+
+v1::Stats RequestHandler::Stats() const {
+  v1::Stats s;
+  s.set_requests(requests_);
+  s.set_runs(runs_);
+  s.set_errors(errors_);
+  s.set_cached_programs(cache_.size());
+  s.set_bytes_in(bytes_in_);
+  s.set_bytes_out(bytes_out_);
+  s.set_tensor_bytes_live(static_cast<uint64_t>(MemoryAccount::Global().live()));
+  s.set_tensor_bytes_peak(static_cast<uint64_t>(MemoryAccount::Global().peak()));
+  s.set_rss_anon_bytes(RssAnonBytes());
+  s.set_busy(busy_ ? 1 : 0);
+  return s;
+}
+
+}  // namespace pelemay

@@ -1,0 +1,515 @@
+#include "executor/validate/validator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <string>
+
+#include "executor/validate/tensor_payload.h"
+
+namespace pelemay {
+namespace {
+
+StatusOr<ValueType> MakeType(DType dtype, Shape shape) {
+  PELEMAY_RETURN_IF_ERROR(CheckShape(dtype, shape));
+  ValueType t;
+  t.dtype = dtype;
+  t.elements = *ElementCount(shape);
+  t.bytes = *ByteSize(dtype, shape);
+  t.shape = std::move(shape);
+  return t;
+}
+
+StatusOr<ValueType> FromProto(const v1::TensorType& tt) {
+  const auto dtype = DTypeFromWire(tt.dtype());
+  if (!dtype) return InvalidArgument() << "unknown dtype " << tt.dtype();
+  return MakeType(*dtype, Shape(tt.shape().begin(), tt.shape().end()));
+}
+
+std::string Str(const ValueType& t) { return TypeString(t.dtype, t.shape); }
+
+// Axis lists: each in [0, rank), no repeats.
+Status CheckAxes(std::span<const int64_t> axes, size_t rank, const char* what) {
+  std::set<int64_t> seen;
+  for (int64_t a : axes) {
+    if (a < 0 || a >= static_cast<int64_t>(rank))
+      return InvalidArgument() << what << " axis " << a << " is out of range for rank " << rank;
+    if (!seen.insert(a).second) return InvalidArgument() << what << " axis " << a << " is repeated";
+  }
+  return Status::Ok();
+}
+
+class Checker {
+ public:
+  Checker(const CheckedProgram& prog, const v1::Instruction& in, CheckedInstruction& out)
+      : prog_(prog), in_(in), out_(out), info_(GetOpInfo(out.op)) {}
+
+  Status Run();
+
+ private:
+  const ValueType& Operand(size_t i) const { return prog_.type_of(out_.operands[i]); }
+  Status CheckOperandDTypes();
+  Status Expect(DType dtype, Shape shape);
+  Status CheckUnusedAttributes();
+
+  Status Elementwise();
+  Status Reduce();
+  Status ArgReduce();
+  Status Reshape();
+  Status Transpose();
+  Status Broadcast();
+  Status Slice();
+  Status Concatenate();
+  Status Pad();
+  Status Select();
+  Status Iota();
+  Status Constant();
+  Status Dot();
+
+  const CheckedProgram& prog_;
+  const v1::Instruction& in_;
+  CheckedInstruction& out_;
+  const OpInfo& info_;
+};
+
+Status Checker::CheckOperandDTypes() {
+  for (size_t i = 0; i < out_.operands.size(); ++i) {
+    // pad's value and select's predicate are checked by their own rules.
+    if (out_.op == OpCode::select && i == 0) continue;
+    const DType t = Operand(i).dtype;
+    if (!Accepts(info_.dtypes, t))
+      return Unsupported() << info_.name << " does not accept " << DTypeName(t) << " (accepts "
+                           << DTypeClassName(info_.dtypes) << " types)";
+  }
+  return Status::Ok();
+}
+
+// The declared result must equal what the op produces.
+Status Checker::Expect(DType dtype, Shape shape) {
+  if (out_.result.dtype != dtype || out_.result.shape != shape)
+    return InvalidArgument() << info_.name << " produces " << TypeString(dtype, shape)
+                             << " but the instruction declares " << Str(out_.result);
+  return Status::Ok();
+}
+
+// An attribute the op does not read must not be set: a typo in a builder
+// should fail loudly, not be ignored.
+Status Checker::CheckUnusedAttributes() {
+  const auto& a = in_.attrs();
+  auto uses = [&](std::string_view name) {
+    const auto& list = info_.attributes;
+    size_t pos = 0;
+    while ((pos = list.find(name, pos)) != std::string_view::npos) {
+      const bool start_ok = pos == 0 || list[pos - 1] == ' ';
+      const bool end_ok = pos + name.size() == list.size() || list[pos + name.size()] == ' ';
+      if (start_ok && end_ok) return true;
+      pos += name.size();
+    }
+    return false;
+  };
+  struct Field {
+    const char* name;
+    bool set;
+  };
+  const Field fields[] = {
+      {"axes", a.axes_size() > 0},
+      {"permutation", a.permutation_size() > 0},
+      {"start", a.start_size() > 0},
+      {"strides", a.strides_size() > 0},
+      {"padding", a.padding_size() > 0},
+      {"axis", a.has_axis()},
+      {"keep_axes", a.has_keep_axes()},
+      {"tie_break", a.tie_break() != v1::TIE_BREAK_LOW},
+      {"value", a.has_value()},
+      {"lhs_contract", a.lhs_contract_size() > 0},
+      {"rhs_contract", a.rhs_contract_size() > 0},
+      {"lhs_batch", a.lhs_batch_size() > 0},
+      {"rhs_batch", a.rhs_batch_size() > 0},
+  };
+  for (const auto& f : fields)
+    if (f.set && !uses(f.name))
+      return InvalidArgument() << info_.name << " does not take the attribute '" << f.name << "'";
+  return Status::Ok();
+}
+
+Status Checker::Run() {
+  const int64_t arity = static_cast<int64_t>(out_.operands.size());
+  if (info_.arity >= 0 && arity != info_.arity)
+    return InvalidArgument() << info_.name << " takes " << info_.arity << " operand(s), got " << arity;
+  if (info_.arity < 0 && arity == 0) return InvalidArgument() << info_.name << " takes at least one operand";
+  PELEMAY_RETURN_IF_ERROR(CheckUnusedAttributes());
+  PELEMAY_RETURN_IF_ERROR(CheckOperandDTypes());
+  switch (info_.family) {
+    case OpFamily::kBinary:
+    case OpFamily::kCompare:
+    case OpFamily::kUnary:
+    case OpFamily::kConvert: return Elementwise();
+    case OpFamily::kReduce: return Reduce();
+    case OpFamily::kArgReduce: return ArgReduce();
+    case OpFamily::kReshape: return Reshape();
+    case OpFamily::kTranspose: return Transpose();
+    case OpFamily::kBroadcast: return Broadcast();
+    case OpFamily::kSlice: return Slice();
+    case OpFamily::kConcatenate: return Concatenate();
+    case OpFamily::kPad: return Pad();
+    case OpFamily::kSelect: return Select();
+    case OpFamily::kIota: return Iota();
+    case OpFamily::kConstant: return Constant();
+    case OpFamily::kDot: return Dot();
+  }
+  return Internal() << "no rule for " << info_.name;
+}
+
+Status Checker::Elementwise() {
+  const ValueType& a = Operand(0);
+  for (size_t i = 1; i < out_.operands.size(); ++i) {
+    const ValueType& b = Operand(i);
+    if (b.dtype != a.dtype)
+      return InvalidArgument() << info_.name << " operands differ in dtype (" << DTypeName(a.dtype)
+                               << " vs " << DTypeName(b.dtype) << "); insert as_type";
+    if (b.shape != a.shape)
+      return InvalidArgument() << info_.name << " operands differ in shape (" << ShapeString(a.shape)
+                               << " vs " << ShapeString(b.shape) << "); insert broadcast";
+  }
+  switch (info_.family) {
+    case OpFamily::kCompare: return Expect(DType::kU8, a.shape);
+    case OpFamily::kConvert: return Expect(out_.result.dtype, a.shape);
+    case OpFamily::kUnary:
+      return Expect(out_.op == OpCode::abs ? RealPart(a.dtype) : a.dtype, a.shape);
+    default: return Expect(a.dtype, a.shape);
+  }
+}
+
+Status Checker::Reduce() {
+  const ValueType& a = Operand(0);
+  out_.axes.assign(in_.attrs().axes().begin(), in_.attrs().axes().end());
+  PELEMAY_RETURN_IF_ERROR(CheckAxes(out_.axes, a.shape.size(), info_.name.data()));
+  std::sort(out_.axes.begin(), out_.axes.end());
+  out_.keep_axes = in_.attrs().keep_axes();
+  Shape shape;
+  for (size_t i = 0; i < a.shape.size(); ++i) {
+    const bool reduced = std::binary_search(out_.axes.begin(), out_.axes.end(), static_cast<int64_t>(i));
+    if (!reduced) shape.push_back(a.shape[i]);
+    else if (out_.keep_axes) shape.push_back(1);
+  }
+  // Half floats are reduced in f32; allow for one widened copy plus a step.
+  out_.scratch_bytes = CheckedMul(a.elements, 2 * sizeof(double)).value_or(INT64_MAX);
+  return Expect(a.dtype, shape);
+}
+
+Status Checker::ArgReduce() {
+  const ValueType& a = Operand(0);
+  const auto& attrs = in_.attrs();
+  out_.keep_axes = attrs.keep_axes();
+  out_.tie_break_high = attrs.tie_break() == v1::TIE_BREAK_HIGH;
+  if (attrs.tie_break() != v1::TIE_BREAK_LOW && attrs.tie_break() != v1::TIE_BREAK_HIGH)
+    return InvalidArgument() << "unknown tie_break " << attrs.tie_break();
+  Shape shape;
+  if (attrs.has_axis()) {
+    const int64_t axis = attrs.axis();
+    if (axis < 0 || axis >= static_cast<int64_t>(a.shape.size()))
+      return InvalidArgument() << info_.name << " axis " << axis << " is out of range for rank " << a.shape.size();
+    if (a.shape[axis] == 0) return InvalidArgument() << info_.name << " over an empty axis " << axis;
+    out_.axis = axis;
+    for (size_t i = 0; i < a.shape.size(); ++i) {
+      if (static_cast<int64_t>(i) != axis) shape.push_back(a.shape[i]);
+      else if (out_.keep_axes) shape.push_back(1);
+    }
+  } else {
+    if (a.elements == 0) return InvalidArgument() << info_.name << " of an empty tensor";
+    if (out_.keep_axes) shape.assign(a.shape.size(), 1);
+  }
+  if (!IsInteger(out_.result.dtype))
+    return InvalidArgument() << info_.name << " must produce an integer type, not " << DTypeName(out_.result.dtype);
+  out_.scratch_bytes = static_cast<int64_t>(*ElementCount(shape)) * 8;
+  return Expect(out_.result.dtype, shape);
+}
+
+Status Checker::Reshape() {
+  const ValueType& a = Operand(0);
+  if (a.elements != out_.result.elements)
+    return InvalidArgument() << "reshape from " << Str(a) << " to " << Str(out_.result)
+                             << " changes the element count";
+  return Expect(a.dtype, out_.result.shape);
+}
+
+Status Checker::Transpose() {
+  const ValueType& a = Operand(0);
+  out_.permutation.assign(in_.attrs().permutation().begin(), in_.attrs().permutation().end());
+  if (out_.permutation.size() != a.shape.size())
+    return InvalidArgument() << "transpose permutation has " << out_.permutation.size()
+                             << " entries for rank " << a.shape.size();
+  PELEMAY_RETURN_IF_ERROR(CheckAxes(out_.permutation, a.shape.size(), "transpose"));
+  Shape shape;
+  for (int64_t p : out_.permutation) shape.push_back(a.shape[p]);
+  return Expect(a.dtype, shape);
+}
+
+Status Checker::Broadcast() {
+  const ValueType& a = Operand(0);
+  const Shape& r = out_.result.shape;
+  out_.axes.assign(in_.attrs().axes().begin(), in_.attrs().axes().end());
+  if (out_.axes.size() != a.shape.size())
+    return InvalidArgument() << "broadcast needs one axis per operand dimension: " << out_.axes.size()
+                             << " axes for rank " << a.shape.size();
+  PELEMAY_RETURN_IF_ERROR(CheckAxes(out_.axes, r.size(), "broadcast"));
+  for (size_t i = 0; i < out_.axes.size(); ++i) {
+    if (i > 0 && out_.axes[i] <= out_.axes[i - 1])
+      return InvalidArgument() << "broadcast axes must be increasing";
+    const int64_t d = a.shape[i], rd = r[out_.axes[i]];
+    if (d != 1 && d != rd)
+      return InvalidArgument() << "cannot broadcast dimension " << i << " of size " << d
+                               << " to size " << rd << " (axis " << out_.axes[i] << ")";
+  }
+  return Expect(a.dtype, r);
+}
+
+Status Checker::Slice() {
+  const ValueType& a = Operand(0);
+  const Shape& len = out_.result.shape;
+  const size_t rank = a.shape.size();
+  out_.start.assign(in_.attrs().start().begin(), in_.attrs().start().end());
+  out_.strides.assign(in_.attrs().strides().begin(), in_.attrs().strides().end());
+  if (out_.strides.empty()) out_.strides.assign(rank, 1);
+  if (out_.start.size() != rank || out_.strides.size() != rank || len.size() != rank)
+    return InvalidArgument() << "slice of rank " << rank << " needs " << rank
+                             << " start indices, strides and result dimensions";
+  for (size_t i = 0; i < rank; ++i) {
+    if (out_.strides[i] < 1) return InvalidArgument() << "slice stride " << out_.strides[i] << " at axis " << i << " must be >= 1";
+    if (out_.start[i] < 0 || out_.start[i] > a.shape[i])
+      return InvalidArgument() << "slice start " << out_.start[i] << " is out of bounds for axis " << i
+                               << " of size " << a.shape[i];
+    if (len[i] == 0) continue;
+    const auto span = CheckedMul(len[i] - 1, out_.strides[i]);
+    const auto last = span ? CheckedAdd(out_.start[i], *span) : std::nullopt;
+    if (!last || *last >= a.shape[i])
+      return InvalidArgument() << "slice of " << len[i] << " elements from " << out_.start[i]
+                               << " with stride " << out_.strides[i] << " runs past axis " << i
+                               << " of size " << a.shape[i];
+  }
+  return Expect(a.dtype, len);
+}
+
+Status Checker::Concatenate() {
+  const ValueType& a = Operand(0);
+  if (!in_.attrs().has_axis()) return InvalidArgument() << "concatenate needs an axis";
+  const int64_t axis = in_.attrs().axis();
+  if (axis < 0 || axis >= static_cast<int64_t>(a.shape.size()))
+    return InvalidArgument() << "concatenate axis " << axis << " is out of range for rank " << a.shape.size();
+  out_.axis = axis;
+  Shape shape = a.shape;
+  shape[axis] = 0;
+  for (size_t i = 0; i < out_.operands.size(); ++i) {
+    const ValueType& b = Operand(i);
+    if (b.dtype != a.dtype) return InvalidArgument() << "concatenate operand " << i << " has dtype " << DTypeName(b.dtype) << ", expected " << DTypeName(a.dtype);
+    if (b.shape.size() != a.shape.size()) return InvalidArgument() << "concatenate operand " << i << " has rank " << b.shape.size() << ", expected " << a.shape.size();
+    for (size_t d = 0; d < a.shape.size(); ++d)
+      if (static_cast<int64_t>(d) != axis && b.shape[d] != a.shape[d])
+        return InvalidArgument() << "concatenate operand " << i << " has shape " << ShapeString(b.shape)
+                                 << ", incompatible with " << ShapeString(a.shape) << " off axis " << axis;
+    const auto sum = CheckedAdd(shape[axis], b.shape[axis]);
+    if (!sum) return InvalidArgument() << "concatenate result dimension overflows";
+    shape[axis] = *sum;
+  }
+  return Expect(a.dtype, shape);
+}
+
+Status Checker::Pad() {
+  const ValueType& a = Operand(0);
+  const ValueType& v = Operand(1);
+  if (v.dtype != a.dtype || !v.shape.empty())
+    return InvalidArgument() << "pad value must be a scalar " << DTypeName(a.dtype) << ", got " << Str(v);
+  const auto& pads = in_.attrs().padding();
+  if (static_cast<size_t>(pads.size()) != a.shape.size())
+    return InvalidArgument() << "pad needs one padding entry per axis: " << pads.size() << " for rank " << a.shape.size();
+  Shape shape;
+  for (size_t i = 0; i < a.shape.size(); ++i) {
+    const auto& p = pads[static_cast<int>(i)];
+    if (p.interior() < 0) return InvalidArgument() << "pad interior " << p.interior() << " at axis " << i << " is negative";
+    out_.padding.push_back({p.lo(), p.hi(), p.interior()});
+    const int64_t d = a.shape[i];
+    const auto inner = d == 0 ? std::optional<int64_t>(0) : CheckedMul(d - 1, p.interior());
+    auto dim = inner ? CheckedAdd(*inner, d) : std::nullopt;
+    if (dim) dim = CheckedAdd(*dim, p.lo());
+    if (dim) dim = CheckedAdd(*dim, p.hi());
+    if (!dim) return InvalidArgument() << "pad size at axis " << i << " overflows";
+    if (*dim < 0) return InvalidArgument() << "pad at axis " << i << " crops more than the dimension (" << d << ")";
+    shape.push_back(*dim);
+  }
+  return Expect(a.dtype, shape);
+}
+
+Status Checker::Select() {
+  const ValueType& p = Operand(0);
+  const ValueType& t = Operand(1);
+  const ValueType& f = Operand(2);
+  if (p.dtype != DType::kU8) return InvalidArgument() << "select predicate must be u8, got " << DTypeName(p.dtype);
+  if (t.dtype != f.dtype) return InvalidArgument() << "select branches differ in dtype (" << DTypeName(t.dtype) << " vs " << DTypeName(f.dtype) << ")";
+  if (p.shape != t.shape || t.shape != f.shape)
+    return InvalidArgument() << "select operands differ in shape (" << ShapeString(p.shape) << ", "
+                             << ShapeString(t.shape) << ", " << ShapeString(f.shape) << "); insert broadcast";
+  return Expect(t.dtype, t.shape);
+}
+
+Status Checker::Iota() {
+  const ValueType& r = out_.result;
+  if (!Accepts(info_.dtypes, r.dtype)) return Unsupported() << "iota does not produce " << DTypeName(r.dtype);
+  if (in_.attrs().has_axis()) {
+    const int64_t axis = in_.attrs().axis();
+    if (axis < 0 || axis >= static_cast<int64_t>(r.shape.size()))
+      return InvalidArgument() << "iota axis " << axis << " is out of range for rank " << r.shape.size();
+    out_.axis = axis;
+  }
+  return Status::Ok();
+}
+
+Status Checker::Constant() {
+  const ValueType& r = out_.result;
+  if (!in_.attrs().has_value()) return InvalidArgument() << "constant needs a value";
+  Buffer literal;
+  auto value = TensorPayload(in_.attrs().value(), literal);
+  if (!value.ok()) return InvalidArgument() << "constant value: " << value.status().message();
+  if (value->dtype != r.dtype)
+    return InvalidArgument() << "constant value is " << DTypeName(value->dtype) << ", the result " << DTypeName(r.dtype);
+  out_.constant_is_scalar = value->shape.empty();
+  if (!out_.constant_is_scalar && value->shape != r.shape)
+    return InvalidArgument() << "constant value shape " << ShapeString(value->shape)
+                             << " is neither scalar nor the result shape " << ShapeString(r.shape);
+  out_.constant = Buffer(static_cast<int64_t>(value->bytes.size()));
+  std::copy(value->bytes.begin(), value->bytes.end(), out_.constant.bytes().begin());
+  return Status::Ok();
+}
+
+Status Checker::Dot() {
+  const ValueType& l = Operand(0);
+  const ValueType& r = Operand(1);
+  const auto& at = in_.attrs();
+  out_.lhs_contract.assign(at.lhs_contract().begin(), at.lhs_contract().end());
+  out_.rhs_contract.assign(at.rhs_contract().begin(), at.rhs_contract().end());
+  out_.lhs_batch.assign(at.lhs_batch().begin(), at.lhs_batch().end());
+  out_.rhs_batch.assign(at.rhs_batch().begin(), at.rhs_batch().end());
+  if (l.dtype != r.dtype) return InvalidArgument() << "dot operands differ in dtype (" << DTypeName(l.dtype) << " vs " << DTypeName(r.dtype) << "); insert as_type";
+  if (out_.lhs_contract.size() != out_.rhs_contract.size())
+    return InvalidArgument() << "dot has " << out_.lhs_contract.size() << " lhs and " << out_.rhs_contract.size() << " rhs contraction axes";
+  if (out_.lhs_batch.size() != out_.rhs_batch.size())
+    return InvalidArgument() << "dot has " << out_.lhs_batch.size() << " lhs and " << out_.rhs_batch.size() << " rhs batch axes";
+  auto both = [](const std::vector<int64_t>& x, const std::vector<int64_t>& y) {
+    std::vector<int64_t> z = x;
+    z.insert(z.end(), y.begin(), y.end());
+    return z;
+  };
+  PELEMAY_RETURN_IF_ERROR(CheckAxes(both(out_.lhs_batch, out_.lhs_contract), l.shape.size(), "dot lhs"));
+  PELEMAY_RETURN_IF_ERROR(CheckAxes(both(out_.rhs_batch, out_.rhs_contract), r.shape.size(), "dot rhs"));
+  for (size_t i = 0; i < out_.lhs_contract.size(); ++i)
+    if (l.shape[out_.lhs_contract[i]] != r.shape[out_.rhs_contract[i]])
+      return InvalidArgument() << "dot contracts lhs axis " << out_.lhs_contract[i] << " (size " << l.shape[out_.lhs_contract[i]]
+                               << ") with rhs axis " << out_.rhs_contract[i] << " (size " << r.shape[out_.rhs_contract[i]] << ")";
+  Shape shape;
+  for (size_t i = 0; i < out_.lhs_batch.size(); ++i) {
+    if (l.shape[out_.lhs_batch[i]] != r.shape[out_.rhs_batch[i]])
+      return InvalidArgument() << "dot batch axes differ in size: lhs axis " << out_.lhs_batch[i] << " vs rhs axis " << out_.rhs_batch[i];
+    shape.push_back(l.shape[out_.lhs_batch[i]]);
+  }
+  auto free_axes = [](const ValueType& t, const std::vector<int64_t>& batch, const std::vector<int64_t>& contract, Shape& s) {
+    for (int64_t i = 0; i < static_cast<int64_t>(t.shape.size()); ++i)
+      if (std::find(batch.begin(), batch.end(), i) == batch.end() &&
+          std::find(contract.begin(), contract.end(), i) == contract.end())
+        s.push_back(t.shape[i]);
+  };
+  free_axes(l, out_.lhs_batch, out_.lhs_contract, shape);
+  free_axes(r, out_.rhs_batch, out_.rhs_contract, shape);
+  // Packed copies of both operands in the canonical [batch, m, k] x [batch, k, n] form.
+  out_.scratch_bytes = l.bytes + r.bytes;
+  return Expect(l.dtype, shape);
+}
+
+}  // namespace
+
+StatusOr<CheckedProgram> Validate(const v1::Program& program, const Limits& limits) {
+  CheckedProgram prog;
+  if (program.instructions_size() > limits.max_instructions)
+    return ResourceExhausted() << "program has " << program.instructions_size() << " instructions; the limit is "
+                               << limits.max_instructions;
+  for (int i = 0; i < program.inputs_size(); ++i) {
+    auto t = FromProto(program.inputs(i));
+    if (!t.ok()) return InvalidArgument() << "program input " << i << ": " << t.status().message();
+    prog.inputs.push_back(std::move(*t));
+  }
+  const size_t num_values = prog.inputs.size() + program.instructions_size();
+  prog.last_use.assign(num_values, -1);
+
+  for (int i = 0; i < program.instructions_size(); ++i) {
+    const v1::Instruction& in = program.instructions(i);
+    CheckedInstruction ci;
+    auto fail = [&](Status s) { return s.AtInstruction(i); };
+    const auto op = OpFromName(in.op());
+    if (!op) return fail(Unsupported() << "unknown op '" << in.op() << "'");
+    ci.op = *op;
+    const uint32_t defined = static_cast<uint32_t>(prog.inputs.size() + i);
+    for (uint32_t v : in.operands()) {
+      if (v >= defined)
+        return fail(InvalidArgument() << "operand %" << v << " is not defined before instruction " << i
+                                      << " (values 0.." << defined << " exclusive are)");
+      ci.operands.push_back(v);
+      prog.last_use[v] = i;
+    }
+    auto result = FromProto(in.result());
+    if (!result.ok()) return fail(InvalidArgument() << "result type: " << result.status().message());
+    ci.result = std::move(*result);
+    Checker checker(prog, in, ci);
+    Status st = checker.Run();
+    if (!st.ok()) return fail(std::move(st));
+    prog.instructions.push_back(std::move(ci));
+  }
+
+  if (program.outputs_size() == 0) return InvalidArgument() << "program has no outputs";
+  for (uint32_t v : program.outputs()) {
+    if (v >= num_values) return InvalidArgument() << "output %" << v << " is not a value of the program";
+    prog.outputs.push_back(v);
+  }
+
+  // Peak memory, simulating the interpreter: each instruction allocates its
+  // result and scratch, then frees operands past their last use. Outputs and
+  // inputs stay live (inputs live in the request, counted by the frame limit).
+  std::vector<bool> is_output(num_values, false);
+  for (uint32_t v : prog.outputs) is_output[v] = true;
+  int64_t live = 0, peak = 0;
+  for (size_t i = 0; i < prog.instructions.size(); ++i) {
+    const auto& ci = prog.instructions[i];
+    const auto with_result = CheckedAdd(live, ci.result.bytes);
+    const auto at_peak = with_result ? CheckedAdd(*with_result, ci.scratch_bytes) : std::nullopt;
+    if (!at_peak || *at_peak > limits.memory_budget_bytes)
+      return Status(ErrorCode::kResourceExhausted,
+                    "program needs more than the memory budget of " +
+                        std::to_string(limits.memory_budget_bytes) + " bytes at this instruction",
+                    static_cast<int64_t>(i));
+    peak = std::max(peak, *at_peak);
+    live = *with_result;
+    for (uint32_t v : ci.operands) {
+      if (v >= prog.inputs.size() && prog.last_use[v] == static_cast<int64_t>(i) && !is_output[v])
+        live -= prog.type_of(v).bytes;
+    }
+    const uint32_t self = static_cast<uint32_t>(prog.inputs.size() + i);
+    if (prog.last_use[self] < 0 && !is_output[self]) live -= ci.result.bytes;  // dead value
+  }
+  prog.peak_bytes = peak;
+  return prog;
+}
+
+Status ValidateInputs(const CheckedProgram& program, const std::vector<ConstTensorView>& inputs) {
+  if (inputs.size() != program.inputs.size())
+    return InvalidArgument() << "program takes " << program.inputs.size() << " input(s), got " << inputs.size();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& want = program.inputs[i];
+    const auto& got = inputs[i];
+    if (got.dtype != want.dtype || got.shape != want.shape)
+      return InvalidArgument() << "input " << i << " is " << TypeString(got.dtype, got.shape)
+                               << ", the program declares " << Str(want);
+    if (static_cast<int64_t>(got.bytes.size()) != want.bytes)
+      return InvalidArgument() << "input " << i << " carries " << got.bytes.size() << " bytes, "
+                               << Str(want) << " needs " << want.bytes;
+  }
+  return Status::Ok();
+}
+
+}  // namespace pelemay
