@@ -50,6 +50,11 @@ Status UseTarget(const std::string& name) {
   }
   if (name == "lowest") {
     pick = targets.back();
+  } else if (name == "lowest-vector") {
+    // The narrowest real SIMD target: 128-bit on x86 (SSSE3) and Arm (NEON).
+    for (int64_t t : targets)
+      if (t != HWY_SCALAR && t != HWY_EMU128) pick = t;
+    if (pick == 0) pick = targets.back();
   } else {
     for (int64_t t : targets)
       if (name == hwy::TargetName(t)) pick = t;
@@ -59,7 +64,7 @@ Status UseTarget(const std::string& name) {
     for (int64_t t : targets) known += std::string(known.empty() ? "" : ", ") + hwy::TargetName(t);
     if (g_pinned != 0) Apply(g_pinned);
     return InvalidArgument() << "unknown SIMD target '" << name << "'; this CPU and build offer: "
-                             << known << " (or 'best', 'lowest')";
+                             << known << " (or 'best', 'lowest', 'lowest-vector')";
   }
   g_pinned = pick;
   Apply(pick);

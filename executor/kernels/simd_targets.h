@@ -17,8 +17,9 @@ namespace pelemay::kernels {
 std::vector<std::string> CompiledTargets();
 // The target HWY_DYNAMIC_DISPATCH uses now.
 std::string ChosenTarget();
-// Restricts dispatch to `name` (one of CompiledTargets(), or "lowest" /
-// "best"). INVALID_ARGUMENT for an unknown or unsupported name.
+// Restricts dispatch to `name`: one of CompiledTargets(), "best", "lowest"
+// (the scalar fallback) or "lowest-vector" (the narrowest SIMD target: 128-bit
+// SSSE3 on x86, NEON on Arm). INVALID_ARGUMENT for an unknown name.
 Status UseTarget(const std::string& name);
 // Applies PELEMAY_SIMD_TARGET from the environment if set.
 Status UseTargetFromEnvironment();

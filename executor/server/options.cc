@@ -128,8 +128,9 @@ OPTIONS
   --threads N            threads for large ops (default 0 = cores available)
   --program-cache N      compiled programs kept, least recently used evicted
                          (default 256)
-  --simd-target NAME     cap SIMD dispatch: best, lowest, or a name that
-                         `info` lists (e.g. AVX2, SSE4, EMU128). The
+  --simd-target NAME     cap SIMD dispatch: best, lowest (scalar),
+                         lowest-vector (128-bit), or a name that `info`
+                         lists (e.g. AVX2, SSE4). The
                          environment variable PELEMAY_SIMD_TARGET does the same.
   --repeat N             run FILE: run N times and report the mean time
 )";

@@ -89,7 +89,9 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
   std::vector<ConstTensorView> inputs;
   for (int i = 0; i < run.inputs_size(); ++i) {
     auto view = TensorPayload(run.inputs(i), literal_storage[i]);
-    if (!view.ok()) return ErrorResponse(request.id(), InvalidArgument() << "input " << i << ": " << view.status().message());
+    if (!view.ok())
+      return ErrorResponse(request.id(), Status(view.status().code(), "input " + std::to_string(i) + ": " +
+                                                                          view.status().message()));
     inputs.push_back(std::move(*view));
   }
   if (Status st = ValidateInputs(*program, inputs); !st.ok()) return ErrorResponse(request.id(), st);
