@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "executor/kernels/elementwise.h"
 #include "executor/ops/op_catalogue.h"
 
 namespace pelemay {
@@ -38,16 +39,9 @@ std::string Render() {
         "| op | kind | operands | dtypes | attributes | SIMD | semantics |\n"
         "|---|---|---|---|---|---|---|\n";
   for (const auto& op : AllOps()) {
-    const bool simd_float =
-        op.code == OpCode::add || op.code == OpCode::subtract || op.code == OpCode::multiply ||
-        op.code == OpCode::divide || op.code == OpCode::min || op.code == OpCode::max ||
-        op.code == OpCode::negate || op.code == OpCode::abs || op.code == OpCode::sqrt ||
-        op.code == OpCode::floor || op.code == OpCode::ceil || op.code == OpCode::round ||
-        op.code == OpCode::exp || op.code == OpCode::expm1 || op.code == OpCode::log ||
-        op.code == OpCode::log1p || op.code == OpCode::tanh || op.code == OpCode::sigmoid ||
-        op.code == OpCode::sin || op.code == OpCode::cos;
     std::string simd = "-";
-    if (simd_float) simd = "f16, bf16, f32, f64";
+    // Elementwise kernels say themselves which ops they vectorise.
+    if (kernels::HasSimdKernel(op.code, DType::kF32)) simd = "f16, bf16, f32, f64";
     if (op.code == OpCode::sum) simd = "f32, f64 (rows)";
     if (op.code == OpCode::dot) simd = "f32, f64";
     os << "| `" << op.name << "` | " << FamilyName(op.family) << " | "

@@ -279,3 +279,25 @@ TEST(Validator, InputsAreCheckedAgainstTheProgram) {
 
 }  // namespace
 }  // namespace pelemay
+
+namespace pelemay {
+namespace {
+
+TEST(Validator, PadValuesNearOverflowAreRejected) {
+  testing::ProgramBuilder b;
+  auto x = b.Input(DType::kF32, {1});
+  auto v = b.Input(DType::kF32, {});
+  auto& p = b.Add("pad", {x, v}, DType::kF32, {1});
+  auto* axis = p.mutable_attrs()->add_padding();
+  axis->set_lo(std::numeric_limits<int64_t>::min());
+  axis->set_hi(std::numeric_limits<int64_t>::max());
+  b.Output(b.last());
+  ExpectError(b.program(), ErrorCode::kInvalidArgument, 0, "out of range");
+  axis->set_lo(0);
+  axis->set_hi(0);
+  axis->set_interior(std::numeric_limits<int64_t>::max());
+  ExpectError(b.program(), ErrorCode::kInvalidArgument, 0, "out of range");
+}
+
+}  // namespace
+}  // namespace pelemay

@@ -326,6 +326,12 @@ Status Checker::Pad() {
   for (size_t i = 0; i < a.shape.size(); ++i) {
     const auto& p = pads[static_cast<int>(i)];
     if (p.interior() < 0) return InvalidArgument() << "pad interior " << p.interior() << " at axis " << i << " is negative";
+    // Keeps every position the kernel computes (lo + i * (interior + 1)) far
+    // from overflow; no real padding comes near 2^61.
+    constexpr int64_t kPadLimit = int64_t{1} << 61;
+    if (p.interior() >= kPadLimit || p.lo() <= -kPadLimit || p.lo() >= kPadLimit || p.hi() <= -kPadLimit ||
+        p.hi() >= kPadLimit)
+      return InvalidArgument() << "pad at axis " << i << " is out of range (|lo|, |hi|, interior < 2^61)";
     out_.padding.push_back({p.lo(), p.hi(), p.interior()});
     const int64_t d = a.shape[i];
     const auto inner = d == 0 ? std::optional<int64_t>(0) : CheckedMul(d - 1, p.interior());
