@@ -32,13 +32,14 @@ std::string ToString(const Shape4& s) {
 }
 
 // Empty operands, single elements, odd sizes, exact and cut micro-tiles
-// (MR is 4, 6 or 12 and NR 8..32 floats depending on the target), k across
-// KC (256 f32, 128 f64) and n across NC (512).
+// (MR is 4, 6 or 12 and NR 2..32 floats depending on the target), k across
+// KC (256 f32, 128 f64), n across NC (512), skinny n (the dot-product path)
+// and a single row panel (B read in place).
 const std::vector<Shape4> kShapes = {
     {1, 0, 5, 3},     {1, 4, 0, 3},    {1, 3, 4, 0},     {0, 3, 4, 5},     {1, 1, 1, 1},
     {1, 1, 17, 9},    {1, 9, 1, 9},    {1, 7, 13, 5},    {1, 33, 65, 17},  {3, 5, 9, 7},
     {2, 12, 32, 64},  {1, 24, 64, 33}, {1, 13, 33, 300}, {1, 3, 600, 40},  {2, 25, 530, 270},
-    {4, 2, 3, 1},     {2, 6, 16, 0},
+    {4, 2, 3, 1},     {2, 6, 16, 0},   {2, 20, 1, 300},  {1, 3, 4, 70},    {1, 11, 96, 20},
 };
 
 int64_t Count(int64_t x, int64_t y, int64_t z) { return x * y * z; }
@@ -196,10 +197,12 @@ TEST(GemmTest, IntegersWrap) {
 }
 
 // Shapes big enough to split: rows across threads, B panels across threads
-// when there are fewer row panels than threads, and whole matrices of a batch.
+// when there are fewer row panels than threads, whole matrices of a batch,
+// and the rows of a skinny product.
 TEST(GemmTest, ThreadPoolMatchesReference) {
   const std::vector<Shape4> shapes = {
-      {1, 130, 260, 300}, {1, 61, 600, 280}, {5, 9, 17, 11}, {3, 40, 70, 90}, {1, 1, 700, 300},
+      {1, 130, 260, 300}, {1, 61, 600, 280}, {5, 9, 17, 11},
+      {3, 40, 70, 90},    {1, 1, 700, 300},  {1, 3000, 2, 700},
   };
   for (unsigned threads : {2u, 8u}) {
     ThreadPool pool(threads);

@@ -27,6 +27,22 @@ uint64_t TruncWrap64(double x) {
   return t < 0 ? ~low + 1 : low;
 }
 
+// An integer as Erlang writes it to a 32-bit float: a small integer
+// (-2^59 <= v < 2^59 on 64-bit BEAMs) in one rounding, (float)int64; a bignum
+// through double first (big_to_double, then (float)). Going through double
+// for every value would round twice: s64 2^53 + 2^29 + 1 would become 2^53
+// instead of 2^53 + 2^30.
+template <class I>
+float IntToF32(I v) {
+  constexpr int64_t kSmall = int64_t{1} << 59;
+  if constexpr (std::is_signed_v<I>) {
+    if (v >= -kSmall && v < kSmall) return static_cast<float>(v);
+  } else {
+    if (v < static_cast<uint64_t>(kSmall)) return static_cast<float>(v);
+  }
+  return static_cast<float>(static_cast<double>(v));
+}
+
 template <class To>
 To FromReal(double x) {
   if constexpr (kIsInt<To>) {
@@ -50,10 +66,15 @@ To ConvertOne(From v) {
   } else if constexpr (kIsInt<From> && kIsInt<To>) {
     return static_cast<To>(static_cast<uint64_t>(v));  // wraps
   } else if constexpr (kIsInt<From>) {
-    // Integers become floats through double, as Elixir numbers do.
+    // Integers become floats as Erlang writes them: f64 (and c128) through
+    // (double); f32, bf16 (f32, then truncated) and c64 use IntToF32. For f16
+    // the path does not matter: integers below its overflow are exact in f32.
     if constexpr (kIsComplex<To>) {
       using R = typename To::value_type;
-      return To(static_cast<R>(static_cast<double>(v)), R{0});
+      if constexpr (std::is_same_v<R, float>) return To(IntToF32(v), 0.0f);
+      else return To(static_cast<double>(v), 0.0);
+    } else if constexpr (std::is_same_v<To, bf16> || std::is_same_v<To, float>) {
+      return To(IntToF32(v));
     } else if constexpr (kIsHalf<To>) {
       return To(static_cast<float>(static_cast<double>(v)));
     } else {

@@ -53,6 +53,18 @@ HWY_INLINE V PropagateNaN(D d, V a, V b, V r) {
   return hn::IfThenElse(hn::Or(hn::IsNaN(a), hn::IsNaN(b)), nan, r);
 }
 
+// min/max exactly as the reference (ties, i.e. -0.0 vs +0.0, return the first
+// operand, as :erlang.min/max). hn::Min/Max return the second operand on x86
+// and order -0.0 below +0.0 on Arm, so they are not used.
+template <class D, class V>
+HWY_INLINE V MinFirstOnTie(D d, V a, V b) {
+  return PropagateNaN(d, a, b, hn::IfThenElse(hn::Lt(b, a), b, a));
+}
+template <class D, class V>
+HWY_INLINE V MaxFirstOnTie(D d, V a, V b) {
+  return PropagateNaN(d, a, b, hn::IfThenElse(hn::Lt(a, b), b, a));
+}
+
 template <class T>
 bool BinaryFloatImpl(OpCode op, const T* a, const T* b, T* out, size_t n) {
   switch (op) {
@@ -69,10 +81,10 @@ bool BinaryFloatImpl(OpCode op, const T* a, const T* b, T* out, size_t n) {
       BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Div(x, y); });
       return true;
     case OpCode::min:
-      BinaryLoop(a, b, out, n, [](auto d, auto x, auto y) { return PropagateNaN(d, x, y, hn::Min(x, y)); });
+      BinaryLoop(a, b, out, n, [](auto d, auto x, auto y) { return MinFirstOnTie(d, x, y); });
       return true;
     case OpCode::max:
-      BinaryLoop(a, b, out, n, [](auto d, auto x, auto y) { return PropagateNaN(d, x, y, hn::Max(x, y)); });
+      BinaryLoop(a, b, out, n, [](auto d, auto x, auto y) { return MaxFirstOnTie(d, x, y); });
       return true;
     default:
       return false;
@@ -126,6 +138,14 @@ HWY_INLINE auto Within(D d, V v, double lo, double hi) {
   return hn::And(hn::Ge(v, hn::Set(d, static_cast<T>(lo))), hn::Le(v, hn::Set(d, static_cast<T>(hi))));
 }
 
+// For functions with f(+-0) = +-0 (expm1, sin): returns the input where it is
+// +-0.0, so the sign of zero survives as in C (Highway's Expm1 on the scalar
+// target and its f64 Sin below AVX2 return +0.0 for -0.0).
+template <class D, class V>
+HWY_INLINE V KeepZero(D d, V v, V r) {
+  return hn::IfThenElse(hn::Eq(v, hn::Zero(d)), v, r);
+}
+
 template <class T>
 bool UnaryFloatImpl(OpCode op, const T* a, T* out, size_t n, T (*ref)(T)) {
   constexpr bool kF32 = sizeof(T) == 4;
@@ -147,11 +167,14 @@ bool UnaryFloatImpl(OpCode op, const T* a, T* out, size_t n, T (*ref)(T)) {
     case OpCode::sqrt:
       UnaryLoop(a, out, n, [](auto, auto v) { return hn::Sqrt(v); });
       return true;
+    // floor and ceil keep the sign of the input (floor(-0.0) = -0.0,
+    // ceil(-0.5) = -0.0); Highway's emulation on SSSE3 and the scalar targets
+    // converts through integers and loses it.
     case OpCode::floor:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::Floor(v); });
+      UnaryLoop(a, out, n, [](auto, auto v) { return hn::CopySign(hn::Floor(v), v); });
       return true;
     case OpCode::ceil:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::Ceil(v); });
+      UnaryLoop(a, out, n, [](auto, auto v) { return hn::CopySign(hn::Ceil(v), v); });
       return true;
     case OpCode::round:
       // Half away from zero: truncate, then step away from zero when the
@@ -169,7 +192,7 @@ bool UnaryFloatImpl(OpCode op, const T* a, T* out, size_t n, T (*ref)(T)) {
       return true;
     case OpCode::expm1:
       GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kExpLo, kExpHi); },
-                       [](auto d, auto v) { return hn::Expm1(d, v); });
+                       [](auto d, auto v) { return KeepZero(d, v, hn::Expm1(d, v)); });
       return true;
     case OpCode::log:
       GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kMinNormal, kMax); },
@@ -193,7 +216,7 @@ bool UnaryFloatImpl(OpCode op, const T* a, T* out, size_t n, T (*ref)(T)) {
       return true;
     case OpCode::sin:
       GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kTrigLim, kTrigLim); },
-                       [](auto d, auto v) { return hn::Sin(d, v); });
+                       [](auto d, auto v) { return KeepZero(d, v, hn::Sin(d, v)); });
       return true;
     case OpCode::cos:
       GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kTrigLim, kTrigLim); },

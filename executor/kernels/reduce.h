@@ -28,8 +28,9 @@ void ReduceReference(OpCode op, DType dtype, const Shape& shape, std::span<const
                      std::span<const std::byte> in, std::span<std::byte> out);
 
 // op is argmax or argmin; `axis` nullopt flattens all axes. Writes indices of
-// integer type out_dtype. NaN counts as the extreme (the first NaN wins with
-// tie_break low, the last with high).
+// integer type out_dtype. NaN follows Nx.BinaryBackend: every comparison with
+// NaN is false, so a NaN wins only as the first element scanned (or, with
+// tie_break high, after another NaN).
 void ArgReduce(OpCode op, DType dtype, DType out_dtype, const Shape& shape,
                std::optional<int64_t> axis, bool tie_break_high, std::span<const std::byte> in,
                std::span<std::byte> out);

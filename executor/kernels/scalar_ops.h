@@ -89,7 +89,11 @@ C Binary(C a, C b) {
   } else if constexpr (kOp == OpCode::pow) {
     if constexpr (kInt) return IntPow(a, b);
     else if constexpr (kIsComplex<C>) return std::pow(a, b);
-    else return static_cast<C>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+    else {
+      // Nx: NaN on either side is NaN (C's pow gives pow(1, NaN) = 1).
+      if (IsNaN(a) || IsNaN(b)) return std::numeric_limits<C>::quiet_NaN();
+      return static_cast<C>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+    }
   } else if constexpr (kOp == OpCode::min) {
     if constexpr (kIsComplex<C>) return a;  // unreachable
     else {
