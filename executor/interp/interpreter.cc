@@ -124,6 +124,10 @@ StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
     Buffer result(ci.result.bytes);
     Status st = Execute(ci, args, TensorView{ci.result.dtype, ci.result.shape, result.bytes()}, ctx.pool);
     if (!st.ok()) return st.AtInstruction(static_cast<int64_t>(i));
+    if (ctx.after_instruction) {
+      Status hook = ctx.after_instruction(i);
+      if (!hook.ok()) return hook.AtInstruction(static_cast<int64_t>(i));
+    }
     const uint32_t self = static_cast<uint32_t>(num_inputs + i);
     if (program.last_use[self] >= 0 || is_output[self]) values[i] = std::move(result);
     // Free intermediates whose last reader was this instruction.

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <vector>
 
 #include "executor/core/buffer.h"
@@ -19,6 +20,9 @@ struct RunContext {
   ThreadPool* pool = nullptr;
   const std::atomic<bool>* cancelled = nullptr;  // set by a cancel request or shutdown
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Called after each instruction; a non-OK status stops the run with it.
+  // Used by fault injection.
+  std::function<Status(size_t)> after_instruction;
 };
 
 // An output: its bytes are either owned (computed) or a view of an input

@@ -48,6 +48,10 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
       positional.push_back(a);
       continue;
     }
+    if (a == "--enable-fault-injection") {
+      o.enable_fault_injection = true;
+      continue;
+    }
     const auto eq = a.find('=');
     const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     std::string value;
@@ -133,6 +137,10 @@ OPTIONS
                          lists (e.g. AVX2, SSE4). The
                          environment variable PELEMAY_SIMD_TARGET does the same.
   --repeat N             run FILE: run N times and report the mean time
+  --enable-fault-injection
+                         obey FaultRequest messages (crash, hang, garbage
+                         replies...). For fault-tolerance tests only; without
+                         it fault requests are rejected with UNSUPPORTED.
 )";
 }
 

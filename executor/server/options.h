@@ -19,6 +19,7 @@ struct ExecutorOptions {
   int64_t program_cache = 256;                        // compiled programs kept
   std::string simd_target;                            // "" = best
   int64_t repeat = 1;                                 // run FILE: timed repetitions
+  bool enable_fault_injection = false;                // obey FaultRequest (tests only)
 };
 
 StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args);

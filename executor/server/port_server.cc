@@ -109,6 +109,7 @@ class PortServer {
         return;
       }
       case v1::Request::kCancel: return Cancel(req);
+      case v1::Request::kFault: return Fault(req);
       case v1::Request::kShutdown: {
         v1::Response resp;
         resp.set_id(req.id());
@@ -122,6 +123,37 @@ class PortServer {
         Send(RequestHandler::ErrorResponse(req.id(), InvalidArgument() << "request has no kind"));
         return;
       default: Send(handler_.HandleQuick(req)); return;
+    }
+  }
+
+  void Fault(const v1::Request& req) {
+    auto reply = handler_.faults().Handle(req.fault());  // fatal kinds never return
+    if (!reply.ok()) {
+      handler_.CountError();
+      Send(RequestHandler::ErrorResponse(req.id(), reply.status()));
+      return;
+    }
+    v1::Response ack;
+    ack.set_id(req.id());
+    ack.mutable_fault();
+    SendWithFault(ack, *reply);
+  }
+
+  // Sends a response as an injected fault wants it: intact, replaced by a
+  // frame that is not a Response, or cut short with the process exiting.
+  void SendWithFault(const v1::Response& resp, FaultInjector::Reply how) {
+    switch (how) {
+      case FaultInjector::Reply::kNormal: Send(resp); return;
+      case FaultInjector::Reply::kGarbage:
+        write_queue_.push_back(FaultInjector::GarbageFrame());
+        if (write_queue_.size() == 1) WriteNext();
+        return;
+      case FaultInjector::Reply::kTruncatedThenExit: {
+        const std::string t = FaultInjector::TruncatedFrame();
+        boost::system::error_code ignored;
+        asio::write(out_, asio::buffer(t), ignored);
+        ::_exit(70);
+      }
     }
   }
 
@@ -193,12 +225,15 @@ class PortServer {
         queue_.pop_front();
         running_ = job.get();
       }
-      v1::Response resp = handler_.HandleWork(job->request, job->cancelled.get());
+      FaultInjector::Reply how = FaultInjector::Reply::kNormal;
+      v1::Response resp = handler_.HandleWork(job->request, job->cancelled.get(), &how);
       {
         std::lock_guard<std::mutex> lock(mu_);
         running_ = nullptr;
       }
-      asio::post(io_, [this, r = std::move(resp)] { if (!write_failed_) Send(r); });
+      asio::post(io_, [this, r = std::move(resp), how] {
+        if (!write_failed_) SendWithFault(r, how);
+      });
     }
     asio::post(io_, [this] {
       worker_done_ = true;

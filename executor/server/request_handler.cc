@@ -26,7 +26,10 @@ uint64_t RssAnonBytes() {
 }
 
 RequestHandler::RequestHandler(const ExecutorOptions& options)
-    : options_(options), pool_(options.threads), cache_(static_cast<size_t>(options.program_cache)) {
+    : options_(options),
+      pool_(options.threads),
+      cache_(static_cast<size_t>(options.program_cache)),
+      faults_(options.enable_fault_injection, options.memory_budget_bytes) {
   limits_.memory_budget_bytes = options.memory_budget_bytes;
   compiled_targets_ = kernels::CompiledTargets();
 }
@@ -45,10 +48,13 @@ v1::Response RequestHandler::ErrorResponse(uint64_t id, const Status& status) {
   return resp;
 }
 
-v1::Response RequestHandler::HandleWork(const v1::Request& request, const std::atomic<bool>* cancelled) {
+v1::Response RequestHandler::HandleWork(const v1::Request& request, const std::atomic<bool>* cancelled,
+                                        FaultInjector::Reply* reply) {
   v1::Response resp;
+  FaultInjector::Reply ignored = FaultInjector::Reply::kNormal;
+  if (reply == nullptr) reply = &ignored;
   try {
-    resp = request.kind_case() == v1::Request::kRun ? Run(request, cancelled) : Compile(request);
+    resp = request.kind_case() == v1::Request::kRun ? Run(request, cancelled, reply) : Compile(request);
   } catch (const std::bad_alloc&) {
     resp = ErrorResponse(request.id(), Status(ErrorCode::kResourceExhausted,
                                               "the system has no memory for this request"));
@@ -67,7 +73,8 @@ v1::Response RequestHandler::Compile(const v1::Request& request) {
   return resp;
 }
 
-v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<bool>* cancelled) {
+v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<bool>* cancelled,
+                                 FaultInjector::Reply* reply) {
   const auto& run = request.run();
   const auto start = std::chrono::steady_clock::now();
   std::shared_ptr<const CheckedProgram> program;
@@ -100,6 +107,7 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
   ctx.pool = &pool_;
   ctx.cancelled = cancelled;
   if (run.timeout_ms() > 0) ctx.deadline = start + std::chrono::milliseconds(run.timeout_ms());
+  if (faults_.enabled()) ctx.after_instruction = [&](size_t i) { return faults_.AfterInstruction(i, reply); };
   busy_ = true;
   const auto compute_start = std::chrono::steady_clock::now();
   auto outputs = pelemay::Run(*program, inputs, ctx);

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "executor/core/thread_pool.h"
+#include "executor/server/fault_injection.h"
 #include "executor/server/options.h"
 #include "executor/server/program_cache.h"
 #include "pelemay.pb.h"
@@ -24,7 +25,9 @@ class RequestHandler {
   static bool IsWork(const v1::Request& request);
 
   // run / compile. `cancelled` may be set from another thread to stop it.
-  v1::Response HandleWork(const v1::Request& request, const std::atomic<bool>* cancelled);
+  // `reply` (if given) receives how an injected fault wants the response sent.
+  v1::Response HandleWork(const v1::Request& request, const std::atomic<bool>* cancelled,
+                          FaultInjector::Reply* reply = nullptr);
   // stats / info / ping / release.
   v1::Response HandleQuick(const v1::Request& request);
 
@@ -37,17 +40,20 @@ class RequestHandler {
   void CountRequest() { ++requests_; }
   void CountError() { ++errors_; }
   const Limits& limits() const { return limits_; }
+  FaultInjector& faults() { return faults_; }
 
   static v1::Response ErrorResponse(uint64_t id, const Status& status);
 
  private:
-  v1::Response Run(const v1::Request& request, const std::atomic<bool>* cancelled);
+  v1::Response Run(const v1::Request& request, const std::atomic<bool>* cancelled,
+                   FaultInjector::Reply* reply);
   v1::Response Compile(const v1::Request& request);
 
   ExecutorOptions options_;
   Limits limits_;
   ThreadPool pool_;
   ProgramCache cache_;
+  FaultInjector faults_;
   std::atomic<uint64_t> requests_{0}, runs_{0}, errors_{0}, bytes_in_{0}, bytes_out_{0};
   std::atomic<bool> busy_{false};
   std::vector<std::string> compiled_targets_;  // read once: querying re-pins dispatch

@@ -1,0 +1,96 @@
+#include "executor/server/fault_injection.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "executor/core/buffer.h"
+
+namespace pelemay {
+
+StatusOr<FaultInjector::Reply> FaultInjector::Handle(const v1::FaultRequest& fault) {
+  if (!enabled_)
+    return Unsupported() << "fault injection is disabled; start the executor with --enable-fault-injection";
+  if (fault.kind() == v1::FaultRequest::FAULT_KIND_UNSPECIFIED || !v1::FaultRequest::Kind_IsValid(fault.kind()))
+    return InvalidArgument() << "unknown fault kind " << fault.kind();
+  if (fault.when() == v1::FaultRequest::DURING_NEXT_RUN) {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = fault;
+    return Reply::kNormal;
+  }
+  Status status;
+  const Reply reply = Fire(fault, &status);
+  if (!status.ok()) return status;
+  return reply;
+}
+
+Status FaultInjector::AfterInstruction(size_t index, Reply* reply) {
+  if (!enabled_) return Status::Ok();
+  if (const uint64_t ms = slow_ms_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::optional<v1::FaultRequest> fault;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!armed_) return Status::Ok();
+    fault.swap(armed_);
+  }
+  Status status;
+  *reply = Fire(*fault, &status);
+  return status;
+}
+
+FaultInjector::Reply FaultInjector::Fire(const v1::FaultRequest& fault, Status* status) {
+  switch (fault.kind()) {
+    case v1::FaultRequest::ALLOCATE: *status = Allocate(); return Reply::kNormal;
+    case v1::FaultRequest::GARBAGE_REPLY: return Reply::kGarbage;
+    case v1::FaultRequest::TRUNCATED_REPLY: return Reply::kTruncatedThenExit;
+    case v1::FaultRequest::SLOW: slow_ms_ = fault.delay_ms(); return Reply::kNormal;
+    default: Die(fault);
+  }
+}
+
+void FaultInjector::Die(const v1::FaultRequest& fault) {
+  switch (fault.kind()) {
+    case v1::FaultRequest::SEGFAULT:
+      std::signal(SIGSEGV, SIG_DFL);
+      std::raise(SIGSEGV);
+      break;
+    case v1::FaultRequest::EXIT: ::_exit(fault.exit_code());
+    case v1::FaultRequest::HANG:
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    default: break;
+  }
+  std::abort();  // ABORT, and the fallback should a signal be ignored
+}
+
+// Allocates the budget in 1 MiB steps and touches every page, as a runaway
+// kernel would, then gives it back and reports RESOURCE_EXHAUSTED: the
+// executor stays up.
+Status FaultInjector::Allocate() {
+  std::vector<Buffer> hog;
+  constexpr int64_t kStep = 1 << 20;
+  while (MemoryAccount::Global().live() <= budget_) {
+    hog.emplace_back(kStep);
+    for (int64_t i = 0; i < kStep; i += 4096) hog.back().bytes()[i] = std::byte{1};
+  }
+  const int64_t held = static_cast<int64_t>(hog.size()) * kStep;
+  return ResourceExhausted() << "injected fault: allocated " << held << " bytes, over the memory budget of "
+                             << budget_;
+}
+
+std::string FaultInjector::GarbageFrame() {
+  const std::string junk = "\xff\xff\xff\xff this is not a pelemay.v1.Response";
+  std::string frame = {0, 0, 0, static_cast<char>(junk.size())};
+  return frame + junk;
+}
+
+std::string FaultInjector::TruncatedFrame() {
+  // Announces 1000 bytes, delivers 10.
+  return std::string("\x00\x00\x03\xe8", 4) + std::string(10, '\x08');
+}
+
+}  // namespace pelemay
