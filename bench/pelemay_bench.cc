@@ -6,8 +6,8 @@
 // its own best kernel for this CPU (a CI or container environment may pin a
 // conservative one and flatter us):
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench/pelemay_bench
-// Google Benchmark flags (--benchmark_filter=..., --benchmark_min_time=...)
-// work as usual.
+// Google Benchmark flags work as usual; on a shared machine add
+// --benchmark_repetitions=3: the summary takes each side's best run.
 //
 // Bandwidth is counted the same way everywhere: every byte read plus every
 // byte written. add over n f32 moves 3 * 4n bytes (two inputs, one output),
@@ -53,7 +53,9 @@ std::vector<float> RandomFloats(int64_t n, uint64_t seed, float lo = -1.0f, floa
   return v;
 }
 
-std::span<const std::byte> Bytes(const std::vector<float>& v) { return std::as_bytes(std::span(v)); }
+std::span<const std::byte> Bytes(const std::vector<float>& v) {
+  return std::as_bytes(std::span(v));
+}
 std::span<std::byte> Bytes(std::vector<float>& v) { return std::as_writable_bytes(std::span(v)); }
 
 // Runs a kernel once before timing; false (and the benchmark marked as
@@ -99,7 +101,9 @@ void BM_Exp_F32(benchmark::State& state) {
   const int64_t n = state.range(0);
   const auto a = RandomFloats(n, 3, -10.0f, 10.0f);
   std::vector<float> out(static_cast<size_t>(n));
-  auto exp = [&] { return kernels::Unary(OpCode::exp, DType::kF32, Bytes(a), Bytes(out), nullptr); };
+  auto exp = [&] {
+    return kernels::Unary(OpCode::exp, DType::kF32, Bytes(a), Bytes(out), nullptr);
+  };
   if (!WorksOnce(state, exp())) return;
   for (auto _ : state) {
     benchmark::DoNotOptimize(exp());

@@ -108,8 +108,9 @@ void GemmScalar(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, cons
   using Acc = typename FastAccOf<T>::type;
   if (batch <= 0 || m <= 0 || n <= 0) return;
   constexpr int64_t kL2SliceBytes = 256 * 1024;
-  const int64_t jb = std::clamp<int64_t>(kL2SliceBytes / (std::max<int64_t>(k, 1) * sizeof(T)),
-                                         64, n);
+  const int64_t row_bytes = std::max<int64_t>(k, 1) * static_cast<int64_t>(sizeof(T));
+  const int64_t slice = kL2SliceBytes / row_bytes;
+  const int64_t jb = std::min(n, std::max<int64_t>(slice, 64));
   // Rows of all matrices form one index space, so small matrices in a big
   // batch still spread over the threads.
   auto rows = [&](int64_t r0, int64_t r1) {

@@ -424,8 +424,13 @@ Status Checker::Dot() {
   };
   free_axes(l, out_.lhs_batch, out_.lhs_contract, shape);
   free_axes(r, out_.rhs_batch, out_.rhs_contract, shape);
-  // Packed copies of both operands in the canonical [batch, m, k] x [batch, k, n] form.
-  out_.scratch_bytes = l.bytes + r.bytes;
+  // Packed copies of both operands in the canonical [batch, m, k] x [batch, k, n]
+  // form, the GEMM's own panel packing (bounded by its cache blocks, under
+  // 2 MiB), and for f16/bf16 an f32 accumulator up to twice the output.
+  int64_t scratch = l.bytes + r.bytes + (int64_t{2} << 20);
+  if (l.dtype == DType::kF16 || l.dtype == DType::kBF16)
+    scratch = CheckedAdd(scratch, CheckedMul(out_.result.elements, 8).value_or(INT64_MAX)).value_or(INT64_MAX);
+  out_.scratch_bytes = scratch;
   return Expect(l.dtype, shape);
 }
 
