@@ -1,0 +1,28 @@
+defmodule PelemayBackend.Application do
+  @moduledoc """
+  The OTP application. It starts the default pool, `PelemayBackend.Pool`
+  (used by `PelemayBackend.run/3` when no `:pool` is given), with the options
+  of `config :pelemay_backend, :pool` (see `PelemayBackend.Pool`):
+
+      config :pelemay_backend, :pool, size: 2, memory_budget: "256M"
+
+  and none with `config :pelemay_backend, start_pool: false` (then start pools
+  in your own supervision tree). A pool whose executor cannot be started does
+  not stop the application: it reports `:unavailable`.
+  """
+
+  use Application
+
+  @impl true
+  def start(_type, _args) do
+    children =
+      if Application.get_env(:pelemay_backend, :start_pool, true) do
+        opts = Application.get_env(:pelemay_backend, :pool, [])
+        [{PelemayBackend.Pool, Keyword.put_new(opts, :name, PelemayBackend.Pool)}]
+      else
+        []
+      end
+
+    Supervisor.start_link(children, strategy: :one_for_one, name: PelemayBackend.Supervisor)
+  end
+end

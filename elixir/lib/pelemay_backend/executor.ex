@@ -1,0 +1,738 @@
+defmodule PelemayBackend.Executor do
+  @moduledoc """
+  One executor: a GenServer that owns one port running the C++ executor
+  program (`PelemayBackend.Native.executor_path/0`) and speaks
+  `proto/pelemay.proto` with it in `{:packet, 4}` frames.
+
+  Most code uses a pool (`PelemayBackend.run/3`, `PelemayBackend.Pool`),
+  which retries requests whose executor died. This module is the layer below:
+  it never retries. It is usable alone, e.g. under a test supervisor:
+
+      {:ok, pid} = PelemayBackend.Executor.start_link(memory_budget: "64M")
+      {:ok, %{outputs: [sum], compute_us: _}} =
+        PelemayBackend.Executor.run(pid, program, [a, b], timeout: 5_000)
+
+  ## Requests
+
+  Requests are pipelined: each gets an id, goes to the executor at once, and
+  its reply is matched by id, so many callers can use one executor
+  concurrently (the executor runs `run` and `compile` one at a time in
+  arrival order; `ping`, `info`, `stats`, `cancel` are answered at once).
+  The request is encoded in the caller's process; the executor process only
+  writes frames and decodes replies, which it sends straight to the caller.
+
+  Every request has a timeout (`:timeout`, in ms; 60 s for `run` and
+  `compile`, 5 s for the others). When it passes:
+
+    * a `run` or `compile` still queued behind others is cancelled in the
+      executor and the caller gets a `:timeout` error; the executor stays;
+    * the request being computed (or any other request: the executor then no
+      longer answers) makes the executor be killed with SIGKILL by its OS pid:
+      the caller gets `:timeout`, and the process stops (a pool replaces it).
+
+  A cancelled request that the executor does not stop within 5 s also gets
+  the executor killed. So no caller and no executor waits forever.
+
+  ## Failures
+
+  The executor process stops when the executor program dies: a signal, an
+  exit, a garbage reply (a frame that does not decode as a `Response`: the
+  program is killed at once) or a truncated one. Each request still in flight
+  is answered `{:executor_down, info}` internally, which `run/4` and the other
+  functions here turn into `{:error, %PelemayBackend.Error{code:
+  :executor_crashed}}` naming the signal or exit status. `info` says whether
+  the request is the likely culprit (`blamed: true`: the oldest `run` or
+  `compile` in flight, the one the executor was computing); a pool uses that
+  to retry bystanders freely and culprits once.
+
+  The process stops with `{:shutdown, {:crashed, info}}` (or `{:shutdown,
+  {:killed, info}}` when it killed the program itself), so a supervisor can
+  tell crashes from ordinary shutdowns. On an ordinary shutdown the port is
+  closed, and the program, which exits on end of input, goes away; one that
+  is still computing is killed.
+
+  ## Options
+
+    * `:executor_path` - the program (default `PelemayBackend.Native.executor_path/0`)
+    * `:executor_args` - more command-line arguments, e.g. `["--enable-fault-injection"]`
+    * `:memory_budget` - bytes (integer) or a string such as `"64M"`:
+      `--memory-budget`; programs over it get `:resource_exhausted` and the
+      executor stays up
+    * `:threads` - `--threads`
+    * `:ready_timeout` - ms the program has to answer its first `info` (10 s)
+    * `:name` - registers the process
+
+  A pool passes `:table` and `:manager` as well (internal).
+  """
+
+  use GenServer, restart: :temporary
+  require Logger
+
+  alias PelemayBackend.{Error, Native, Proto}
+  alias PelemayBackend.Proto.Wire
+
+  @default_timeout 60_000
+  @control_timeout 5_000
+  @ready_timeout 10_000
+  @cancel_grace 5_000
+  @await_grace 2_000
+  @compute_kinds [:run, :compile]
+
+  defmodule Ticket do
+    @moduledoc """
+    A request submitted with `PelemayBackend.Executor.submit/3`: pass it to
+    `PelemayBackend.Executor.await/1` or `PelemayBackend.Executor.cancel/1`,
+    from the process that submitted it.
+    """
+    @enforce_keys [:ref, :pid, :deadline, :timeout]
+    defstruct [:ref, :pid, :deadline, :timeout]
+
+    @type t :: %__MODULE__{
+            ref: reference(),
+            pid: pid(),
+            deadline: integer(),
+            timeout: pos_integer()
+          }
+  end
+
+  @type server :: GenServer.server()
+  @type request_kind :: {atom(), map()}
+  @type result :: {:ok, map()} | {:error, Error.t()}
+
+  defstruct [
+    :port,
+    :os_pid,
+    :path,
+    :table,
+    :manager,
+    :ready_timer,
+    :info,
+    ready: false,
+    next_id: 1,
+    entries: %{},
+    refs: %{},
+    shutdown_requested: false
+  ]
+
+  ## Client API
+
+  @doc "Starts an executor process linked to the caller (see the options above)."
+  @spec start_link(keyword()) :: GenServer.on_start()
+  def start_link(opts \\ []) do
+    {gen_opts, opts} = Keyword.split(opts, [:name])
+    GenServer.start_link(__MODULE__, opts, gen_opts)
+  end
+
+  @doc """
+  Runs `program` (a `pelemay.v1.Program` map) on `inputs` (a list of
+  `pelemay.v1.Tensor` maps). Returns `{:ok, %{outputs: [tensor], compute_us:
+  n}}` or `{:error, %PelemayBackend.Error{}}`. Not retried.
+
+  Options: `:timeout` (ms, default 60 000); `:fault`, a `FaultRequest` map
+  sent just before the run (tests; the executor needs
+  `--enable-fault-injection`).
+  """
+  @spec run(server(), map(), [map()], keyword()) :: result()
+  def run(server, program, inputs, opts \\ []) do
+    request(server, {:run, %{source: {:program, program}, inputs: inputs}}, opts)
+  end
+
+  @doc "As `run/4`, but returns the result map or raises `PelemayBackend.Error`."
+  @spec run!(server(), map(), [map()], keyword()) :: map()
+  def run!(server, program, inputs, opts \\ []), do: bang(run(server, program, inputs, opts))
+
+  @doc "Validates and caches `program`; returns `{:ok, %{program_id: id}}`."
+  @spec compile(server(), map(), keyword()) :: result()
+  def compile(server, program, opts \\ []), do: request(server, {:compile, %{program: program}}, opts)
+
+  @doc "Liveness: `{:ok, %{}}` when the executor answers."
+  @spec ping(server(), keyword()) :: result()
+  def ping(server, opts \\ []), do: request(server, {:ping, %{}}, opts)
+
+  @doc "The executor's `Info` (version, SIMD targets, limits, ops)."
+  @spec info(server(), keyword()) :: result()
+  def info(server, opts \\ []), do: request(server, {:info, %{}}, opts)
+
+  @doc "The executor's `Stats` (counters, tensor memory, RssAnon, busy)."
+  @spec stats(server(), keyword()) :: result()
+  def stats(server, opts \\ []), do: request(server, {:stats, %{}}, opts)
+
+  @doc """
+  Sends a `FaultRequest`, e.g. `%{kind: :SEGFAULT, when: :DURING_NEXT_RUN}`.
+  Only obeyed by an executor started with `--enable-fault-injection`
+  (`executor_args: ["--enable-fault-injection"]`), else `:unsupported`. A
+  fatal fault `when: :NOW` answers `:executor_crashed`.
+  """
+  @spec inject_fault(server(), map(), keyword()) :: result()
+  def inject_fault(server, fault, opts \\ []), do: request(server, {:fault, fault}, opts)
+
+  @doc """
+  Sends any request `kind` (a `Request.kind` oneof value such as
+  `{:stats, %{}}`) and waits for its reply: `{:ok, reply_map}` or
+  `{:error, %PelemayBackend.Error{}}`.
+  """
+  @spec request(server(), request_kind(), keyword()) :: result()
+  def request(server, kind, opts \\ []) do
+    with {:ok, ticket} <- submit(server, kind, opts), do: await(ticket)
+  end
+
+  @doc "The OS pid of the executor program."
+  @spec os_pid(server(), timeout()) :: {:ok, pos_integer()} | {:error, Error.t()}
+  def os_pid(server, timeout \\ @control_timeout) do
+    {:ok, GenServer.call(server, :os_pid, timeout)}
+  catch
+    :exit, reason -> {:error, Error.unavailable("the executor is not answering: #{inspect(reason)}")}
+  end
+
+  @doc """
+  Submits a request without waiting: returns `{:ok, ticket}` for `await/1` or
+  `cancel/1` (call both from this process), or an error when the request
+  cannot be encoded or the executor is not running. Options as `run/4`.
+  """
+  @spec submit(server(), request_kind(), keyword()) :: {:ok, Ticket.t()} | {:error, Error.t()}
+  def submit(server, {tag, _} = kind, opts \\ []) do
+    default = if tag in @compute_kinds, do: @default_timeout, else: @control_timeout
+    timeout = timeout_option(opts, default)
+
+    with {:ok, body} <- encode_request(kind),
+         {:ok, fault} <- encode_fault(Keyword.get(opts, :fault)),
+         {:ok, pid} <- whereis(server) do
+      {:ok, submit_encoded(pid, body, meta(tag, timeout, fault, false))}
+    end
+  end
+
+  @doc """
+  Waits for a submitted request: `{:ok, reply_map}` or `{:error, error}`. It
+  waits until the request's deadline plus a short grace period at most; the
+  executor answers `:timeout` at the deadline itself.
+  """
+  @spec await(Ticket.t()) :: result()
+  def await(%Ticket{} = ticket) do
+    case await_raw(ticket) do
+      {:executor_down, %{reason: :noproc}} -> {:error, Error.unavailable("the executor is not running")}
+      {:executor_down, info} -> {:error, Error.crashed([info])}
+      other -> other
+    end
+  end
+
+  @doc """
+  Cancels a submitted request and returns how it ended: `{:error, %Error{code:
+  :cancelled}}`, or its result when it had finished before the cancel
+  arrived. A `run` that is computing stops at the next instruction boundary;
+  if it does not stop within 5 s, the executor is killed.
+  """
+  @spec cancel(Ticket.t()) :: result()
+  def cancel(%Ticket{ref: ref, pid: pid} = ticket) do
+    send(pid, {:"$pelemay_cancel", ref})
+
+    case await_raw(%{ticket | deadline: now()}) do
+      {:executor_down, _} -> {:error, cancelled_error()}
+      {:error, %Error{code: :timeout}} -> {:error, cancelled_error()}
+      other -> other
+    end
+  end
+
+  ## Internal API shared with PelemayBackend.Pool
+
+  @doc false
+  @spec encode_request(request_kind()) :: {:ok, iodata()} | {:error, Error.t()}
+  def encode_request(kind) do
+    # The id (field 1) is prepended by the executor process; a Request whose
+    # id is 0 encodes as its kind alone.
+    case Proto.encode(:Request, %{id: 0, kind: kind}) do
+      {:ok, iodata} ->
+        {:ok, iodata}
+
+      {:error, error} ->
+        {:error,
+         %Error{code: :invalid_argument, message: "the request cannot be encoded: " <> Exception.message(error)}}
+    end
+  end
+
+  @doc false
+  def encode_fault(nil), do: {:ok, nil}
+  def encode_fault(fault) when is_map(fault), do: encode_request({:fault, fault})
+
+  @doc false
+  def meta(tag, timeout, fault, counted) do
+    %{
+      tag: tag,
+      compute: tag in @compute_kinds,
+      timeout: timeout,
+      deadline: now() + timeout,
+      fault: fault,
+      counted: counted
+    }
+  end
+
+  @doc false
+  def submit_encoded(pid, body, meta) do
+    ref = :erlang.monitor(:process, pid, [{:alias, :demonitor}])
+    send(pid, {:"$pelemay_submit", ref, body, meta})
+    %Ticket{ref: ref, pid: pid, deadline: meta.deadline, timeout: meta.timeout}
+  end
+
+  @doc false
+  # {:ok, map} | {:error, Error.t()} | {:executor_down, info}
+  def await_raw(%Ticket{ref: ref, pid: pid, deadline: deadline, timeout: timeout}) do
+    wait = max(deadline - now(), 0) + @await_grace
+
+    receive do
+      {^ref, reply} ->
+        Process.demonitor(ref, [:flush])
+        reply
+
+      {:DOWN, ^ref, :process, _, reason} ->
+        {:executor_down, down_info(reason)}
+    after
+      wait ->
+        Process.demonitor(ref, [:flush])
+        send(pid, {:"$pelemay_cancel", ref})
+        {:error, Error.timeout(timeout, nil, false)}
+    end
+  end
+
+  @doc false
+  def timeout_option(opts, default) do
+    case Keyword.get(opts, :timeout, default) do
+      t when is_integer(t) and t > 0 -> t
+      other -> raise ArgumentError, ":timeout must be a positive integer (ms), got: #{inspect(other)}"
+    end
+  end
+
+  @doc false
+  def now, do: System.monotonic_time(:millisecond)
+
+  defp down_info(:noproc), do: %{reason: :noproc, blamed: false}
+  defp down_info({:shutdown, {kind, info}}) when kind in [:crashed, :killed], do: Map.put(info, :blamed, false)
+  defp down_info(reason), do: %{reason: {:exit, reason}, blamed: false}
+
+  defp whereis(server) do
+    case GenServer.whereis(server) do
+      pid when is_pid(pid) -> {:ok, pid}
+      _ -> {:error, Error.unavailable("the executor #{inspect(server)} is not running")}
+    end
+  end
+
+  defp cancelled_error, do: %Error{code: :cancelled, message: "the request was cancelled"}
+
+  defp bang({:ok, result}), do: result
+  defp bang({:error, error}), do: raise(error)
+
+  ## Server
+
+  @impl true
+  def init(opts) do
+    Process.flag(:trap_exit, true)
+    path = Keyword.get_lazy(opts, :executor_path, &Native.executor_path/0)
+    args = command_line(opts)
+
+    case open_port(path, args) do
+      {:ok, port, os_pid} ->
+        state = %__MODULE__{
+          port: port,
+          os_pid: os_pid,
+          path: path,
+          table: Keyword.get(opts, :table),
+          manager: Keyword.get(opts, :manager)
+        }
+
+        ready_timeout = Keyword.get(opts, :ready_timeout, @ready_timeout)
+        {:ok, state, {:continue, {:handshake, ready_timeout}}}
+
+      {:error, detail} ->
+        {:stop, {:shutdown, {:crashed, %{reason: :spawn_failed, detail: detail, os_pid: nil}}}}
+    end
+  end
+
+  @doc false
+  def command_line(opts) do
+    extra = Keyword.get(opts, :executor_args, [])
+
+    budget =
+      case Keyword.get(opts, :memory_budget) do
+        nil -> []
+        n when is_integer(n) -> ["--memory-budget=#{n}"]
+        s when is_binary(s) -> ["--memory-budget=#{s}"]
+      end
+
+    threads =
+      case Keyword.get(opts, :threads) do
+        nil -> []
+        n when is_integer(n) -> ["--threads=#{n}"]
+      end
+
+    Enum.map(budget ++ threads ++ extra, &to_string/1)
+  end
+
+  defp open_port(path, args) do
+    if File.regular?(path) do
+      try do
+        port = Port.open({:spawn_executable, path}, [:binary, {:packet, 4}, :exit_status, args: args])
+
+        case Port.info(port, :os_pid) do
+          {:os_pid, os_pid} -> {:ok, port, os_pid}
+          _ -> {:error, "#{path} exited at once"}
+        end
+      rescue
+        e -> {:error, "#{path}: #{Exception.message(e)}"}
+      end
+    else
+      {:error, "no executor program at #{path}"}
+    end
+  end
+
+  @impl true
+  def handle_continue({:handshake, ready_timeout}, state) do
+    {:ok, body} = encode_request({:info, %{}})
+    {id, state} = take_id(state)
+    state = put_entry(state, id, %{internal: :ready, compute: false})
+    write(state, id, body)
+    timer = Process.send_after(self(), :ready_timeout, ready_timeout)
+    {:noreply, %{state | ready_timer: timer}}
+  end
+
+  @impl true
+  def handle_call(:os_pid, _from, state), do: {:reply, state.os_pid, state}
+
+  @impl true
+  def handle_info({:"$pelemay_submit", ref, body, meta}, state) do
+    state =
+      case meta.fault do
+        nil ->
+          state
+
+        fault ->
+          {fid, state} = take_id(state)
+          state = put_entry(state, fid, %{internal: {:fault_for, ref}, compute: false})
+          write(state, fid, fault)
+          state
+      end
+
+    {id, state} = take_id(state)
+    timer = :erlang.start_timer(meta.deadline, self(), {:deadline, id}, abs: true)
+
+    entry = %{
+      ref: ref,
+      compute: meta.compute,
+      timeout: meta.timeout,
+      timer: timer,
+      counted: meta.counted,
+      ghost: false,
+      internal: nil
+    }
+
+    state = %{put_entry(state, id, entry) | refs: Map.put(state.refs, ref, id)}
+    state = if meta.tag == :shutdown, do: %{state | shutdown_requested: true}, else: state
+    write(state, id, body)
+    {:noreply, state}
+  end
+
+  def handle_info({:"$pelemay_cancel", ref}, state) do
+    case Map.fetch(state.refs, ref) do
+      {:ok, id} ->
+        entry = Map.fetch!(state.entries, id)
+        state = answer(state, id, entry, {:error, cancelled_error()})
+        {:noreply, abandon(state, id)}
+
+      :error ->
+        {:noreply, state}
+    end
+  end
+
+  def handle_info({port, {:data, frame}}, %{port: port} = state) do
+    case Proto.decode(:Response, frame) do
+      {:ok, %{id: id, kind: kind}} ->
+        handle_response(id, kind, state)
+
+      {:error, error} ->
+        kill_program(state)
+
+        info = %{
+          reason: :garbage_reply,
+          detail: Exception.message(error),
+          os_pid: state.os_pid,
+          signal: nil,
+          exit_status: nil
+        }
+
+        Logger.error("PelemayBackend executor #{state.os_pid} sent a garbage reply (#{info.detail}); killed it")
+        die(state, :crashed, info, running_id(state))
+    end
+  end
+
+  def handle_info({port, {:exit_status, status}}, %{port: port} = state) do
+    if state.shutdown_requested and status == 0 do
+      state = notify_down(state, %{reason: :shutdown, os_pid: state.os_pid}, nil)
+      {:stop, {:shutdown, :requested}, %{state | port: nil}}
+    else
+      info = %{
+        reason: :died,
+        os_pid: state.os_pid,
+        exit_status: status,
+        signal: Error.signal_of_status(status)
+      }
+
+      Logger.warning("PelemayBackend executor #{state.os_pid} #{Error.describe_death(info)}")
+      die(state, :crashed, info, running_id(state))
+    end
+  end
+
+  def handle_info({:EXIT, port, reason}, %{port: port} = state) do
+    # The port closed without an exit status (e.g. :epipe: writing to a
+    # program that is gone). Make sure it is gone.
+    kill_program(state)
+    info = %{reason: {:port_closed, reason}, os_pid: state.os_pid, exit_status: nil, signal: nil}
+    Logger.warning("PelemayBackend executor #{state.os_pid} #{Error.describe_death(info)}")
+    die(state, :crashed, info, running_id(state))
+  end
+
+  def handle_info({:EXIT, _other, _reason}, state), do: {:noreply, state}
+
+  def handle_info({:timeout, timer, {:deadline, id}}, state) do
+    case Map.fetch(state.entries, id) do
+      {:ok, %{timer: ^timer, ghost: true}} ->
+        # A cancelled request the executor did not stop: it no longer obeys.
+        kill_program(state)
+        info = %{reason: :cancel_ignored, os_pid: state.os_pid, exit_status: nil, signal: nil}
+        Logger.warning("PelemayBackend executor #{state.os_pid} did not stop a cancelled request; killed it")
+        die(state, :killed, info, nil)
+
+      {:ok, %{timer: ^timer} = entry} ->
+        if entry.compute and id != running_id(state) do
+          # Still queued: the executor is busy with others, not stuck on it.
+          state = answer(state, id, entry, {:error, Error.timeout(entry.timeout, state.os_pid, false)})
+          {:noreply, abandon(state, id)}
+        else
+          state = answer(state, id, entry, {:error, Error.timeout(entry.timeout, state.os_pid, true)})
+          kill_program(state)
+          info = %{reason: :killed_for_timeout, os_pid: state.os_pid, exit_status: nil, signal: nil}
+
+          Logger.warning(
+            "PelemayBackend executor #{state.os_pid}: a request passed its timeout of #{entry.timeout} ms; killed it"
+          )
+
+          die(state, :killed, info, nil)
+        end
+
+      _ ->
+        {:noreply, state}
+    end
+  end
+
+  def handle_info(:ready_timeout, %{ready: false} = state) do
+    kill_program(state)
+    info = %{reason: :not_ready, os_pid: state.os_pid, exit_status: nil, signal: nil}
+    Logger.warning("PelemayBackend executor #{state.os_pid} #{Error.describe_death(info)}")
+    die(state, :killed, info, nil)
+  end
+
+  def handle_info(_other, state), do: {:noreply, state}
+
+  @impl true
+  def terminate(_reason, %{port: nil}), do: :ok
+
+  def terminate(_reason, state) do
+    # An ordinary shutdown (the supervisor, or a bug here): let every caller
+    # know, then close the port. The program exits on end of input; one that
+    # is computing might not stop soon, so it is killed.
+    busy = Enum.any?(state.entries, fn {_, e} -> e.compute end)
+    notify_down(state, %{reason: :stopped, os_pid: state.os_pid}, nil)
+    unregister(state)
+    if busy, do: kill_program(state)
+
+    try do
+      Port.close(state.port)
+    rescue
+      _ -> :ok
+    end
+
+    :ok
+  end
+
+  ## Replies
+
+  defp handle_response(id, kind, state) do
+    case Map.pop(state.entries, id) do
+      {nil, _} ->
+        stray(id, kind, state)
+        {:noreply, state}
+
+      {entry, entries} ->
+        state = %{state | entries: entries}
+        cancel_timer(entry)
+
+        cond do
+          entry.internal != nil -> internal_reply(entry.internal, kind, state)
+          entry.ghost -> {:noreply, state}
+          true -> {:noreply, reply(state, entry, convert(kind, state))}
+        end
+    end
+  end
+
+  defp convert({:error, error}, state), do: {:error, Error.from_proto(error, state.os_pid)}
+  defp convert({_tag, map}, _state) when is_map(map), do: {:ok, map}
+
+  defp convert(nil, state),
+    do: {:error, %Error{code: :internal, message: "the executor sent a response without a kind", os_pid: state.os_pid}}
+
+  defp internal_reply(:ready, {:info, info}, state) do
+    if state.ready_timer, do: Process.cancel_timer(state.ready_timer)
+    state = %{state | ready: true, info: info, ready_timer: nil}
+
+    if state.table do
+      try do
+        :ets.insert(state.table, {{:exec, self()}, state.os_pid, 0})
+      rescue
+        ArgumentError -> :ok
+      end
+    end
+
+    if state.manager, do: send(state.manager, {:executor_ready, self(), state.os_pid})
+    {:noreply, state}
+  end
+
+  defp internal_reply(:ready, other, state) do
+    kill_program(state)
+    info = %{reason: {:bad_handshake, other}, os_pid: state.os_pid, exit_status: nil, signal: nil}
+    Logger.error("PelemayBackend executor #{state.os_pid} answered info with #{inspect(other)}")
+    die(state, :killed, info, nil)
+  end
+
+  defp internal_reply({:fault_for, ref}, {:error, error}, state) do
+    # The fault sent before a request was refused: so is the request.
+    with {:ok, id} <- Map.fetch(state.refs, ref),
+         {:ok, entry} <- Map.fetch(state.entries, id) do
+      state = answer(state, id, entry, {:error, Error.from_proto(error, state.os_pid)})
+      {:noreply, abandon(state, id)}
+    else
+      _ -> {:noreply, state}
+    end
+  end
+
+  defp internal_reply(_internal, _kind, state), do: {:noreply, state}
+
+  defp stray(0, {:error, error}, state) do
+    Logger.error(
+      "PelemayBackend executor #{state.os_pid} rejected a frame: #{inspect(error.code)} #{error.message}"
+    )
+  end
+
+  defp stray(_id, _kind, _state), do: :ok
+
+  # Answers the caller of entry `id` now and keeps the entry.
+  defp answer(state, id, entry, result) do
+    state = reply(state, entry, result)
+    %{state | entries: Map.put(state.entries, id, %{entry | ref: nil})}
+  end
+
+  # Sends `result` to the caller of `entry`, forgets its ref, releases its
+  # slot in the pool's in-flight count.
+  defp reply(state, %{ref: nil}, _result), do: state
+
+  defp reply(state, %{ref: ref} = entry, result) do
+    # The slot first: a caller holding its reply sees the count lowered.
+    if entry.counted, do: release_slot(state)
+    send(ref, {ref, result})
+    %{state | refs: Map.delete(state.refs, ref)}
+  end
+
+  # Turns a request whose caller has been answered into a ghost: the executor
+  # is asked to cancel it, and must answer within the grace period.
+  defp abandon(state, id) do
+    case Map.fetch(state.entries, id) do
+      {:ok, %{internal: nil} = entry} ->
+        cancel_timer(entry)
+        timer = :erlang.start_timer(now() + @cancel_grace, self(), {:deadline, id}, abs: true)
+        state = %{state | entries: Map.put(state.entries, id, %{entry | ghost: true, ref: nil, timer: timer})}
+        {:ok, body} = encode_request({:cancel, %{target_id: id}})
+        {cid, state} = take_id(state)
+        state = put_entry(state, cid, %{internal: :cancel_ack, compute: false})
+        write(state, cid, body)
+        state
+
+      _ ->
+        state
+    end
+  end
+
+  ## Death
+
+  # The program is dead (or killed): tell every caller, leave the pool, stop.
+  defp die(state, kind, info, suspect) do
+    state = notify_down(state, info, suspect)
+    unregister(state)
+    {:stop, {:shutdown, {kind, info}}, %{state | port: nil}}
+  end
+
+  defp notify_down(state, info, suspect) do
+    Enum.reduce(state.entries, state, fn
+      {id, %{ref: ref} = entry}, state when ref != nil ->
+        reply(state, entry, {:executor_down, Map.put(info, :blamed, id == suspect)})
+
+      _, state ->
+        state
+    end)
+    |> Map.put(:entries, %{})
+  end
+
+  # The request the executor is computing: the oldest run or compile it has
+  # not answered (the compute thread takes them in arrival order).
+  defp running_id(state) do
+    state.entries
+    |> Enum.filter(fn {_id, e} -> e.compute end)
+    |> Enum.map(&elem(&1, 0))
+    |> Enum.min(fn -> nil end)
+  end
+
+  defp kill_program(%{os_pid: os_pid}) when is_integer(os_pid) do
+    pid = Integer.to_string(os_pid)
+
+    case System.find_executable("kill") do
+      nil -> :os.cmd(String.to_charlist("kill -9 " <> pid))
+      kill -> System.cmd(kill, ["-KILL", pid], stderr_to_stdout: true)
+    end
+
+    :ok
+  end
+
+  defp kill_program(_state), do: :ok
+
+  defp unregister(%{table: nil}), do: :ok
+
+  defp unregister(%{table: table}) do
+    :ets.delete(table, {:exec, self()})
+    :ok
+  rescue
+    ArgumentError -> :ok
+  end
+
+  defp release_slot(%{table: nil}), do: :ok
+
+  defp release_slot(%{table: table}) do
+    :ets.update_counter(table, {:exec, self()}, {3, -1, 0, 0})
+    :ok
+  rescue
+    ArgumentError -> :ok
+  end
+
+  ## Plumbing
+
+  defp take_id(state), do: {state.next_id, %{state | next_id: state.next_id + 1}}
+
+  defp put_entry(state, id, %{internal: _} = entry) do
+    entry = Map.merge(%{ref: nil, timer: nil, counted: false, ghost: false, timeout: nil}, entry)
+    %{state | entries: Map.put(state.entries, id, entry)}
+  end
+
+  defp write(state, id, body) do
+    Port.command(state.port, [<<8>>, Wire.encode_varint(id), body])
+    :ok
+  rescue
+    # The port is closed: its exit status is on its way and answers everyone.
+    ArgumentError -> :ok
+  end
+
+  defp cancel_timer(%{timer: nil}), do: :ok
+  defp cancel_timer(%{timer: timer}), do: :erlang.cancel_timer(timer, async: true, info: false)
+end

@@ -1,0 +1,320 @@
+defmodule PelemayBackend.Pool do
+  @moduledoc """
+  A pool of supervised executors (`PelemayBackend.Executor`) that a native
+  crash cannot take down, and the retrying client on top of it.
+
+      children = [{PelemayBackend.Pool, name: MyPool, size: 4, memory_budget: "256M"}]
+      {:ok, [sum]} = PelemayBackend.run(program, [a, b], pool: MyPool)
+
+  `PelemayBackend.Application` starts one named `PelemayBackend.Pool` (the
+  default of `PelemayBackend.run/3`) unless `config :pelemay_backend,
+  start_pool: false`; its options come from `config :pelemay_backend, :pool`.
+
+  ## Supervision
+
+      PelemayBackend.Pool       Supervisor, :one_for_all, max_restarts: 3, max_seconds: 5
+      ├── <name>.Executors      DynamicSupervisor of the executors (:temporary children)
+      └── <name>.Manager        PelemayBackend.Pool.Manager
+
+  The manager starts `:size` executors, replaces each that dies after a
+  backoff, and stops replacing them when they die faster than the intensity
+  allows (`:max_crashes` deaths in `:crash_period` ms): the pool is then
+  `:unavailable`, requests that find no ready executor get an `:unavailable`
+  error at once instead of waiting, and a probe executor is tried with a
+  growing backoff until one starts; then the pool fills up again. See
+  `PelemayBackend.Pool.Manager`.
+
+  ## Requests
+
+  `run/4` picks the ready executor with the fewest requests in flight (an ETS
+  table, no central process on the way) and sends the request straight to it;
+  the reply comes straight back. When an executor dies under a request:
+
+    * the request the executor was computing (the likely culprit) is retried
+      once on another executor: if that one dies under it too, the caller gets
+      `:executor_crashed` naming the signal or exit status of both deaths;
+    * the other requests in flight on it (bystanders) are retried without
+      using up that retry (a request is sent 4 times at most in all).
+
+  The deadline (`:timeout`) covers the whole request, retries and waiting for
+  an executor included. When it passes while the request is computing, its
+  executor is killed by OS pid and replaced, and the caller gets `:timeout`.
+
+  ## Asynchronous requests and cancelling
+
+  `run_async/4` returns `{:ok, request}`; `await/1` waits for it (retrying as
+  `run/4` does) and `cancel/1` cancels it (the executor stops the run at the
+  next instruction boundary) and returns how it ended. Both must be called by
+  the process that called `run_async/4`, once.
+
+  ## Options of `start_link/1`
+
+    * `:name` - the pool's name, an atom (default `PelemayBackend.Pool`)
+    * `:size` - executors (default `System.schedulers_online()`)
+    * `:executor_path`, `:executor_args`, `:memory_budget`, `:threads`,
+      `:ready_timeout` - for each executor, see `PelemayBackend.Executor`
+    * `:max_crashes` (default 10) and `:crash_period` (ms, default 5 000) -
+      the restart intensity
+    * `:restart_backoff` - `{min, max}` ms before replacing a dead executor,
+      doubled per recent death (default `{10, 2_000}`)
+    * `:probe_backoff` - `{min, max}` ms between probes of an unavailable pool
+      (default `{100, 10_000}`)
+  """
+
+  use Supervisor
+
+  alias PelemayBackend.{Error, Executor}
+  alias PelemayBackend.Pool.Manager
+
+  @default_timeout 60_000
+  @max_attempts 4
+  @executor_keys [:executor_path, :executor_args, :memory_budget, :threads, :ready_timeout]
+  @manager_keys [:max_crashes, :crash_period, :restart_backoff, :probe_backoff]
+
+  defmodule Request do
+    @moduledoc """
+    A request submitted with `PelemayBackend.Pool.run_async/4` (or
+    `PelemayBackend.run_async/3`), for `await/1` and `cancel/1`.
+    """
+    defstruct [:pool, :ticket, :body, :meta, :timeout, :deadline, :retries, crashes: [], attempts: 1]
+
+    @type t :: %__MODULE__{}
+  end
+
+  @type pool :: atom()
+
+  @doc "Starts a pool (see the options above)."
+  @spec start_link(keyword()) :: Supervisor.on_start()
+  def start_link(opts \\ []) do
+    name = Keyword.get(opts, :name, __MODULE__)
+    Supervisor.start_link(__MODULE__, Keyword.put(opts, :name, name), name: name)
+  end
+
+  @doc false
+  def child_spec(opts) do
+    %{
+      id: Keyword.get(opts, :name, __MODULE__),
+      start: {__MODULE__, :start_link, [opts]},
+      type: :supervisor
+    }
+  end
+
+  @impl true
+  def init(opts) do
+    name = Keyword.fetch!(opts, :name)
+
+    unless is_atom(name), do: raise(ArgumentError, "the pool's :name must be an atom, got: #{inspect(name)}")
+
+    size = Keyword.get(opts, :size, System.schedulers_online())
+
+    unless is_integer(size) and size > 0,
+      do: raise(ArgumentError, ":size must be a positive integer, got: #{inspect(size)}")
+
+    manager_opts =
+      opts
+      |> Keyword.take(@manager_keys)
+      |> Keyword.merge(
+        name: name,
+        manager_name: manager_name(name),
+        supervisor_name: executors_name(name),
+        size: size,
+        executor_opts: Keyword.take(opts, @executor_keys)
+      )
+
+    children = [
+      {DynamicSupervisor, name: executors_name(name), strategy: :one_for_one},
+      {Manager, manager_opts}
+    ]
+
+    Supervisor.init(children, strategy: :one_for_all, max_restarts: 3, max_seconds: 5)
+  end
+
+  defp manager_name(pool), do: Module.concat(pool, Manager)
+  defp executors_name(pool), do: Module.concat(pool, Executors)
+
+  ## Running
+
+  @doc """
+  Runs `program` (a `pelemay.v1.Program` map) on `inputs` (`pelemay.v1.Tensor`
+  maps) on an executor of `pool`. Returns `{:ok, outputs}` (a list of Tensor
+  maps) or `{:error, %PelemayBackend.Error{}}`.
+
+  Options:
+
+    * `:timeout` - ms for the whole request (default 60 000)
+    * `:retries` - how many times a request that crashed its executor is
+      retried (default 1)
+    * `:fault` - a `FaultRequest` map (e.g. `%{kind: :SEGFAULT, when:
+      :DURING_NEXT_RUN}`) sent to the executor before each attempt: for
+      fault-tolerance tests, with executors started with
+      `executor_args: ["--enable-fault-injection"]`
+  """
+  @spec run(pool(), map(), [map()], keyword()) :: {:ok, [map()]} | {:error, Error.t()}
+  def run(pool, program, inputs, opts \\ []) do
+    with {:ok, request} <- run_async(pool, program, inputs, opts), do: await(request)
+  end
+
+  @doc "Submits a run (see `run/4`) and returns `{:ok, request}` for `await/1` or `cancel/1`."
+  @spec run_async(pool(), map(), [map()], keyword()) :: {:ok, Request.t()} | {:error, Error.t()}
+  def run_async(pool, program, inputs, opts \\ []) do
+    timeout = Executor.timeout_option(opts, @default_timeout)
+    retries = Keyword.get(opts, :retries, 1)
+
+    with {:ok, body} <- Executor.encode_request({:run, %{source: {:program, program}, inputs: inputs}}),
+         {:ok, fault} <- Executor.encode_fault(Keyword.get(opts, :fault)) do
+      meta = Executor.meta(:run, timeout, fault, true)
+      request = %Request{pool: pool, body: body, meta: meta, timeout: timeout, deadline: meta.deadline, retries: retries}
+
+      case checkout(pool, [], meta.deadline, timeout) do
+        {:ok, pid} -> {:ok, %{request | ticket: Executor.submit_encoded(pid, body, meta)}}
+        {:error, _} = error -> error
+      end
+    end
+  end
+
+  @doc "Waits for a request of `run_async/4`: `{:ok, outputs}` or `{:error, error}`."
+  @spec await(Request.t()) :: {:ok, [map()]} | {:error, Error.t()}
+  def await(%Request{} = request) do
+    case Executor.await_raw(request.ticket) do
+      {:ok, %{outputs: outputs}} -> {:ok, outputs}
+      {:error, _} = error -> error
+      {:executor_down, info} -> retry(request, info)
+    end
+  end
+
+  @doc """
+  Cancels a request of `run_async/4` and returns how it ended: `{:error,
+  %Error{code: :cancelled}}`, or `{:ok, outputs}` when it had finished first.
+  """
+  @spec cancel(Request.t()) :: {:ok, [map()]} | {:error, Error.t()}
+  def cancel(%Request{} = request) do
+    case Executor.cancel(request.ticket) do
+      {:ok, %{outputs: outputs}} -> {:ok, outputs}
+      {:error, _} = error -> error
+    end
+  end
+
+  defp retry(request, info) do
+    crashes = if info[:blamed], do: [info | request.crashes], else: request.crashes
+    dead = request.ticket.pid
+
+    cond do
+      length(crashes) > request.retries ->
+        {:error, Error.crashed(crashes)}
+
+      request.attempts >= @max_attempts ->
+        {:error, Error.crashed([info | crashes])}
+
+      Executor.now() >= request.deadline ->
+        {:error, Error.timeout(request.timeout, nil, false)}
+
+      true ->
+        case checkout(request.pool, [dead], request.deadline, request.timeout) do
+          {:ok, pid} ->
+            ticket = Executor.submit_encoded(pid, request.body, request.meta)
+            await(%{request | ticket: ticket, crashes: crashes, attempts: request.attempts + 1})
+
+          {:error, _} = error ->
+            error
+        end
+    end
+  end
+
+  ## Picking an executor
+
+  # The ready executor with the fewest requests in flight, its count bumped;
+  # or, when none is ready, wait for one (until the deadline) unless the pool
+  # is unavailable.
+  defp checkout(pool, exclude, deadline, timeout) do
+    case pick(pool, exclude) do
+      {:ok, pid} ->
+        {:ok, pid}
+
+      :none ->
+        case :ets.lookup(pool, :status) do
+          [{:status, :unavailable, message}] -> {:error, Error.unavailable(message)}
+          _ -> wait(pool, exclude, deadline, timeout)
+        end
+    end
+  rescue
+    ArgumentError -> {:error, not_running(pool)}
+  end
+
+  defp pick(pool, exclude) do
+    candidates =
+      pool
+      |> :ets.select([{{{:exec, :"$1"}, :_, :"$2"}, [], [{{:"$1", :"$2"}}]}])
+      |> Enum.reject(fn {pid, _} -> pid in exclude end)
+
+    case candidates do
+      [] ->
+        :none
+
+      _ ->
+        {pid, _} = Enum.min_by(candidates, &elem(&1, 1))
+
+        try do
+          :ets.update_counter(pool, {:exec, pid}, {3, 1})
+          {:ok, pid}
+        rescue
+          # It left the pool just now.
+          ArgumentError -> pick(pool, [pid | exclude])
+        end
+    end
+  end
+
+  defp wait(pool, exclude, deadline, timeout) do
+    remaining = deadline - Executor.now()
+
+    if remaining <= 0 do
+      {:error, no_executor_timeout(timeout)}
+    else
+      try do
+        GenServer.call(manager_name(pool), {:wait, exclude, deadline}, remaining + 1_000)
+      catch
+        :exit, {:timeout, _} -> {:error, no_executor_timeout(timeout)}
+        :exit, _ -> {:error, not_running(pool)}
+      else
+        :retry -> checkout(pool, exclude, deadline, timeout)
+        {:error, :timeout} -> {:error, no_executor_timeout(timeout)}
+        {:error, message} -> {:error, Error.unavailable(message)}
+      end
+    end
+  end
+
+  defp no_executor_timeout(timeout) do
+    %Error{
+      code: :timeout,
+      message: "the request did not finish within its timeout of #{timeout} ms: no executor of the pool became ready"
+    }
+  end
+
+  defp not_running(pool), do: Error.unavailable("the pool #{inspect(pool)} is not running")
+
+  ## Introspection
+
+  @doc """
+  The pool's state: `%{status: :ok | :unavailable, message: nil | String.t(),
+  size:, ready:, starting:, restarts_pending:, recent_crashes:, last_death:}`.
+  """
+  @spec status(pool(), timeout()) :: {:ok, map()} | {:error, Error.t()}
+  def status(pool \\ __MODULE__, timeout \\ 5_000) do
+    {:ok, GenServer.call(manager_name(pool), :status, timeout)}
+  catch
+    :exit, _ -> {:error, not_running(pool)}
+  end
+
+  @doc """
+  The ready executors: `[%{pid: pid, os_pid: integer, in_flight: integer}]`,
+  sorted by OS pid.
+  """
+  @spec executors(pool()) :: [map()]
+  def executors(pool \\ __MODULE__) do
+    pool
+    |> :ets.select([{{{:exec, :"$1"}, :"$2", :"$3"}, [], [{{:"$1", :"$2", :"$3"}}]}])
+    |> Enum.map(fn {pid, os_pid, n} -> %{pid: pid, os_pid: os_pid, in_flight: n} end)
+    |> Enum.sort_by(& &1.os_pid)
+  rescue
+    ArgumentError -> []
+  end
+end
