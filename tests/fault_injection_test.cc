@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <thread>
 
 #include "tests/executor_process.h"
 #include "tests/program_builder.h"
@@ -156,6 +157,28 @@ TEST(FaultInjection, SlowDelaysEveryInstruction) {
   auto r = p.Receive();
   ASSERT_TRUE(r && r->has_run());
   EXPECT_GE(std::chrono::steady_clock::now() - start, 180ms);
+}
+
+}  // namespace
+}  // namespace pelemay
+
+namespace pelemay {
+namespace {
+
+TEST(FaultInjection, ExitsOnEofWhileTheComputeThreadIsStuck) {
+  // SLOW makes each instruction sleep 5 s; EOF must still end the process
+  // within the 1 s shutdown grace, not after the run.
+  ExecutorProcess p(kEnabled);
+  auto slow = Fault(1, Kind::SLOW);
+  slow.mutable_fault()->set_delay_ms(5000);
+  ASSERT_TRUE(p.Send(slow));
+  ASSERT_TRUE(p.Receive().has_value());
+  ASSERT_TRUE(p.Send(ThreeStepRun(2)));
+  std::this_thread::sleep_for(100ms);
+  const auto start = std::chrono::steady_clock::now();
+  p.CloseInput();
+  ASSERT_TRUE(p.Wait(3s).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
 }  // namespace

@@ -1,6 +1,10 @@
 // pelemay_executor: the port program (default), plus `run FILE` and `info`
 // for people debugging it. See `pelemay_executor --help`.
 #include <csignal>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#include <unistd.h>
+#endif
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -104,6 +108,14 @@ int main(int argc, char** argv) {
   switch (options->mode) {
     case ExecutorOptions::Mode::kInfo: return PrintInfo(*options);
     case ExecutorOptions::Mode::kRun: return RunFile(*options);
-    default: return ServePort(*options, 0, 1);
+    default:
+#if defined(__linux__)
+      // Never outlive the owner: if the process that started us (the BEAM's
+      // port spawner) dies, the kernel kills us, even when a hung kernel or an
+      // injected HANG keeps us from ever reading stdin's EOF.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() == 1) return 0;  // the owner died before the line above
+#endif
+      return ServePort(*options, 0, 1);
   }
 }

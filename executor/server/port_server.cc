@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -245,6 +246,14 @@ class PortServer {
     if (stopping_) return;
     stopping_ = true;
     exit_code_ = code;
+    // Cancellation is checked between instructions; a kernel stuck for
+    // longer than this must not keep a dead owner's executor alive.
+    std::thread([code] {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::fprintf(stderr, "pelemay_executor: the running request did not stop within 1 s; exiting\n");
+      std::fflush(stderr);
+      ::_exit(code);
+    }).detach();
     signals_.cancel();
     boost::system::error_code ignored;
     in_.cancel(ignored);
