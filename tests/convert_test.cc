@@ -23,6 +23,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_values.h"
+
 #include "executor/core/dtype.h"
 #include "executor/core/half.h"
 #include "executor/core/thread_pool.h"
@@ -30,15 +32,9 @@
 namespace pelemay::kernels {
 namespace {
 
-constexpr DType kAllDTypes[] = {
-    DType::kS8,  DType::kS16, DType::kS32,  DType::kS64, DType::kU8,  DType::kU16, DType::kU32,
-    DType::kU64, DType::kF16, DType::kBF16, DType::kF32, DType::kF64, DType::kC64, DType::kC128,
-};
+using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInff = std::numeric_limits<float>::infinity();
+
 
 using i128 = __int128;
 
@@ -145,23 +141,7 @@ To Encode(const Value& v) {
   }
 }
 
-template <class T>
-uint64_t BitsOf(T v) {
-  if constexpr (kIsHalf<T>) {
-    return v.bits;
-  } else {
-    uint64_t u = 0;
-    std::memcpy(&u, &v, sizeof(T));
-    return u;
-  }
-}
 
-template <class T>
-bool IsNaNValue(T v) {
-  if constexpr (kIsHalf<T>) return std::isnan(static_cast<float>(v));
-  else if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
-}
 
 // Bit-exact, except that any NaN matches any NaN.
 template <class T>
@@ -172,7 +152,7 @@ bool Same(T got, T want) {
     return got == want;
   } else {
     if (IsNaNValue(want) || IsNaNValue(got)) return IsNaNValue(want) && IsNaNValue(got);
-    return BitsOf(got) == BitsOf(want);
+    return Bits(got) == Bits(want);
   }
 }
 
@@ -183,7 +163,7 @@ std::string Show(T v) {
   if constexpr (kIsComplex<T>) os << "(" << v.real() << ", " << v.imag() << ")";
   else if constexpr (kIsInt<T>) os << +v;
   else if constexpr (kIsHalf<T>) os << static_cast<float>(v) << " [0x" << std::hex << v.bits << "]";
-  else os << v << " [0x" << std::hex << BitsOf(v) << "]";
+  else os << v << " [0x" << std::hex << Bits(v) << "]";
   return os.str();
 }
 

@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_values.h"
+
 #include "executor/core/dtype.h"
 #include "executor/core/half.h"
 #include "executor/core/thread_pool.h"
@@ -31,10 +33,8 @@
 namespace pelemay::kernels {
 namespace {
 
-constexpr DType kAllDTypes[] = {
-    DType::kS8,  DType::kS16, DType::kS32,  DType::kS64, DType::kU8,  DType::kU16, DType::kU32,
-    DType::kU64, DType::kF16, DType::kBF16, DType::kF32, DType::kF64, DType::kC64, DType::kC128,
-};
+using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
+
 
 // 0 and 1 element, shorter than any vector, a tail after full vectors, many
 // vectors, and more than one thread-pool grain (65536).
@@ -77,24 +77,7 @@ int64_t AllowedUlps(OpCode op, DType dtype) {
 // ---------------------------------------------------------------------------
 // Bits and ulp distances.
 
-template <class T>
-uint64_t Bits(T v) {
-  if constexpr (kIsHalf<T>) {
-    return v.bits;
-  } else {
-    static_assert(std::is_trivially_copyable_v<T>);
-    uint64_t u = 0;
-    std::memcpy(&u, &v, sizeof(T));
-    return u;
-  }
-}
 
-template <class T>
-bool IsNaNValue(T v) {
-  if constexpr (kIsHalf<T>) return std::isnan(static_cast<float>(v));
-  else if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
-}
 
 // Maps a float's bits onto a line where adjacent floats differ by 1 and both
 // zeros are 0.
@@ -542,10 +525,6 @@ void ExpectUnary(OpCode op, std::vector<T> a, std::vector<R> want) {
   });
 }
 
-constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInff = std::numeric_limits<float>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 TEST(ElementwiseKnownValues, IntegerAddSubtractMultiplyWrap) {
   ExpectBinary<int8_t>(OpCode::add, {127, -128, 100, -1}, {1, -1, 100, 1}, {-128, 127, -56, 0});

@@ -24,6 +24,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_values.h"
+
 #include "executor/core/dtype.h"
 #include "executor/core/half.h"
 #include "executor/core/shape.h"
@@ -34,15 +36,9 @@
 namespace pelemay::kernels {
 namespace {
 
-constexpr DType kAllDTypes[] = {
-    DType::kS8,  DType::kS16, DType::kS32,  DType::kS64, DType::kU8,  DType::kU16, DType::kU32,
-    DType::kU64, DType::kF16, DType::kBF16, DType::kF32, DType::kF64, DType::kC64, DType::kC128,
-};
+using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
-constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInff = std::numeric_limits<float>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
+
 
 template <class T>
 std::span<const std::byte> AsBytes(const std::vector<T>& v) {

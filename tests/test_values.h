@@ -1,0 +1,46 @@
+// Value helpers shared by the kernel suites: the dtype list, special floats,
+// raw bits and NaN tests that work for half floats too.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "executor/core/dtype.h"
+
+namespace pelemay::testing {
+
+inline constexpr DType kAllDTypes[] = {
+    DType::kS8,  DType::kS16, DType::kS32,  DType::kS64, DType::kU8,  DType::kU16, DType::kU32,
+    DType::kU64, DType::kF16, DType::kBF16, DType::kF32, DType::kF64, DType::kC64, DType::kC128,
+};
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+inline constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
+inline constexpr float kInff = std::numeric_limits<float>::infinity();
+
+// The raw bits of a value (the low sizeof(T) bytes; complex values are 16
+// bytes wide and not supported here).
+template <class T>
+uint64_t Bits(T v) {
+  if constexpr (kIsHalf<T>) {
+    return v.bits;
+  } else {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8);
+    uint64_t u = 0;
+    std::memcpy(&u, &v, sizeof(T));
+    return u;
+  }
+}
+
+template <class T>
+bool IsNaNValue(T v) {
+  if constexpr (kIsHalf<T>) return std::isnan(static_cast<float>(v));
+  else if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+  else return false;
+}
+
+}  // namespace pelemay::testing
