@@ -69,7 +69,8 @@ defmodule PelemayBackend do
   Submits a run without waiting (options as `run/3`): `{:ok, request}` for
   `await/1` or `cancel/1`, to be called by this same process.
   """
-  @spec run_async(map(), [map()], keyword()) :: {:ok, Pool.Request.t()} | {:error, PelemayBackend.Error.t()}
+  @spec run_async(map(), [map()], keyword()) ::
+          {:ok, Pool.Request.t()} | {:error, PelemayBackend.Error.t()}
   def run_async(program, inputs, opts \\ []) do
     {pool, opts} = Keyword.pop(opts, :pool, Pool)
     Pool.run_async(pool, program, inputs, opts)

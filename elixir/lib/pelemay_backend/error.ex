@@ -106,7 +106,12 @@ defmodule PelemayBackend.Error do
         _ -> "the executor reported #{inspect(Map.get(error, :code))} without a message"
       end
 
-    %__MODULE__{code: code, message: message, instruction: Map.get(error, :instruction), os_pid: os_pid}
+    %__MODULE__{
+      code: code,
+      message: message,
+      instruction: Map.get(error, :instruction),
+      os_pid: os_pid
+    }
   end
 
   @signals %{
@@ -189,7 +194,10 @@ defmodule PelemayBackend.Error do
       end
 
     pids =
-      case crashes |> Enum.map(&Map.get(&1, :os_pid)) |> Enum.reject(&is_nil/1) |> Enum.reverse() do
+      case crashes
+           |> Enum.map(&Map.get(&1, :os_pid))
+           |> Enum.reject(&is_nil/1)
+           |> Enum.reverse() do
         [] -> ""
         [pid] -> " (OS pid #{pid})"
         pids -> " (OS pids #{Enum.join(pids, ", ")})"
@@ -209,9 +217,14 @@ defmodule PelemayBackend.Error do
   def timeout(ms, os_pid, killed?) do
     tail =
       cond do
-        killed? and os_pid -> "; the executor running it (OS pid #{os_pid}) was killed and is replaced"
-        killed? -> "; the executor running it was killed and is replaced"
-        true -> ""
+        killed? and os_pid ->
+          "; the executor running it (OS pid #{os_pid}) was killed and is replaced"
+
+        killed? ->
+          "; the executor running it was killed and is replaced"
+
+        true ->
+          ""
       end
 
     %__MODULE__{

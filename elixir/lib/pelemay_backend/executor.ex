@@ -31,7 +31,10 @@ defmodule PelemayBackend.Executor do
       the caller gets `:timeout`, and the process stops (a pool replaces it).
 
   A cancelled request that the executor does not stop within 5 s also gets
-  the executor killed. So no caller and no executor waits forever.
+  the executor killed. The port is opened with `{:busy_limits_port,
+  :disabled}`, so writing to a program that stopped reading never suspends
+  this process: its timers still fire and kill it. So no caller and no
+  executor process waits forever.
 
   ## Failures
 
@@ -143,7 +146,8 @@ defmodule PelemayBackend.Executor do
 
   @doc "Validates and caches `program`; returns `{:ok, %{program_id: id}}`."
   @spec compile(server(), map(), keyword()) :: result()
-  def compile(server, program, opts \\ []), do: request(server, {:compile, %{program: program}}, opts)
+  def compile(server, program, opts \\ []),
+    do: request(server, {:compile, %{program: program}}, opts)
 
   @doc "Liveness: `{:ok, %{}}` when the executor answers."
   @spec ping(server(), keyword()) :: result()
@@ -181,7 +185,8 @@ defmodule PelemayBackend.Executor do
   def os_pid(server, timeout \\ @control_timeout) do
     {:ok, GenServer.call(server, :os_pid, timeout)}
   catch
-    :exit, reason -> {:error, Error.unavailable("the executor is not answering: #{inspect(reason)}")}
+    :exit, reason ->
+      {:error, Error.unavailable("the executor is not answering: #{inspect(reason)}")}
   end
 
   @doc """
@@ -209,9 +214,14 @@ defmodule PelemayBackend.Executor do
   @spec await(Ticket.t()) :: result()
   def await(%Ticket{} = ticket) do
     case await_raw(ticket) do
-      {:executor_down, %{reason: :noproc}} -> {:error, Error.unavailable("the executor is not running")}
-      {:executor_down, info} -> {:error, Error.crashed([info])}
-      other -> other
+      {:executor_down, %{reason: :noproc}} ->
+        {:error, Error.unavailable("the executor is not running")}
+
+      {:executor_down, info} ->
+        {:error, Error.crashed([info])}
+
+      other ->
+        other
     end
   end
 
@@ -245,7 +255,10 @@ defmodule PelemayBackend.Executor do
 
       {:error, error} ->
         {:error,
-         %Error{code: :invalid_argument, message: "the request cannot be encoded: " <> Exception.message(error)}}
+         %Error{
+           code: :invalid_argument,
+           message: "the request cannot be encoded: " <> Exception.message(error)
+         }}
     end
   end
 
@@ -295,8 +308,11 @@ defmodule PelemayBackend.Executor do
   @doc false
   def timeout_option(opts, default) do
     case Keyword.get(opts, :timeout, default) do
-      t when is_integer(t) and t > 0 -> t
-      other -> raise ArgumentError, ":timeout must be a positive integer (ms), got: #{inspect(other)}"
+      t when is_integer(t) and t > 0 ->
+        t
+
+      other ->
+        raise ArgumentError, ":timeout must be a positive integer (ms), got: #{inspect(other)}"
     end
   end
 
@@ -304,7 +320,10 @@ defmodule PelemayBackend.Executor do
   def now, do: System.monotonic_time(:millisecond)
 
   defp down_info(:noproc), do: %{reason: :noproc, blamed: false}
-  defp down_info({:shutdown, {kind, info}}) when kind in [:crashed, :killed], do: Map.put(info, :blamed, false)
+
+  defp down_info({:shutdown, {kind, info}}) when kind in [:crashed, :killed],
+    do: Map.put(info, :blamed, false)
+
   defp down_info(reason), do: %{reason: {:exit, reason}, blamed: false}
 
   defp whereis(server) do
@@ -368,7 +387,14 @@ defmodule PelemayBackend.Executor do
   defp open_port(path, args) do
     if File.regular?(path) do
       try do
-        port = Port.open({:spawn_executable, path}, [:binary, {:packet, 4}, :exit_status, args: args])
+        port =
+          Port.open({:spawn_executable, path}, [
+            :binary,
+            {:packet, 4},
+            :exit_status,
+            {:busy_limits_port, :disabled},
+            args: args
+          ])
 
         case Port.info(port, :os_pid) do
           {:os_pid, os_pid} -> {:ok, port, os_pid}
@@ -456,7 +482,10 @@ defmodule PelemayBackend.Executor do
           exit_status: nil
         }
 
-        Logger.error("PelemayBackend executor #{state.os_pid} sent a garbage reply (#{info.detail}); killed it")
+        Logger.error(
+          "PelemayBackend executor #{state.os_pid} sent a garbage reply (#{info.detail}); killed it"
+        )
+
         die(state, :crashed, info, running_id(state))
     end
   end
@@ -495,18 +524,32 @@ defmodule PelemayBackend.Executor do
         # A cancelled request the executor did not stop: it no longer obeys.
         kill_program(state)
         info = %{reason: :cancel_ignored, os_pid: state.os_pid, exit_status: nil, signal: nil}
-        Logger.warning("PelemayBackend executor #{state.os_pid} did not stop a cancelled request; killed it")
+
+        Logger.warning(
+          "PelemayBackend executor #{state.os_pid} did not stop a cancelled request; killed it"
+        )
+
         die(state, :killed, info, nil)
 
       {:ok, %{timer: ^timer} = entry} ->
         if entry.compute and id != running_id(state) do
           # Still queued: the executor is busy with others, not stuck on it.
-          state = answer(state, id, entry, {:error, Error.timeout(entry.timeout, state.os_pid, false)})
+          state =
+            answer(state, id, entry, {:error, Error.timeout(entry.timeout, state.os_pid, false)})
+
           {:noreply, abandon(state, id)}
         else
-          state = answer(state, id, entry, {:error, Error.timeout(entry.timeout, state.os_pid, true)})
+          state =
+            answer(state, id, entry, {:error, Error.timeout(entry.timeout, state.os_pid, true)})
+
           kill_program(state)
-          info = %{reason: :killed_for_timeout, os_pid: state.os_pid, exit_status: nil, signal: nil}
+
+          info = %{
+            reason: :killed_for_timeout,
+            os_pid: state.os_pid,
+            exit_status: nil,
+            signal: nil
+          }
 
           Logger.warning(
             "PelemayBackend executor #{state.os_pid}: a request passed its timeout of #{entry.timeout} ms; killed it"
@@ -574,7 +617,13 @@ defmodule PelemayBackend.Executor do
   defp convert({_tag, map}, _state) when is_map(map), do: {:ok, map}
 
   defp convert(nil, state),
-    do: {:error, %Error{code: :internal, message: "the executor sent a response without a kind", os_pid: state.os_pid}}
+    do:
+      {:error,
+       %Error{
+         code: :internal,
+         message: "the executor sent a response without a kind",
+         os_pid: state.os_pid
+       }}
 
   defp internal_reply(:ready, {:info, info}, state) do
     if state.ready_timer, do: Process.cancel_timer(state.ready_timer)
@@ -644,7 +693,12 @@ defmodule PelemayBackend.Executor do
       {:ok, %{internal: nil} = entry} ->
         cancel_timer(entry)
         timer = :erlang.start_timer(now() + @cancel_grace, self(), {:deadline, id}, abs: true)
-        state = %{state | entries: Map.put(state.entries, id, %{entry | ghost: true, ref: nil, timer: timer})}
+
+        state = %{
+          state
+          | entries: Map.put(state.entries, id, %{entry | ghost: true, ref: nil, timer: timer})
+        }
+
         {:ok, body} = encode_request({:cancel, %{target_id: id}})
         {cid, state} = take_id(state)
         state = put_entry(state, cid, %{internal: :cancel_ack, compute: false})

@@ -76,7 +76,17 @@ defmodule PelemayBackend.Pool do
     A request submitted with `PelemayBackend.Pool.run_async/4` (or
     `PelemayBackend.run_async/3`), for `await/1` and `cancel/1`.
     """
-    defstruct [:pool, :ticket, :body, :meta, :timeout, :deadline, :retries, crashes: [], attempts: 1]
+    defstruct [
+      :pool,
+      :ticket,
+      :body,
+      :meta,
+      :timeout,
+      :deadline,
+      :retries,
+      crashes: [],
+      attempts: 1
+    ]
 
     @type t :: %__MODULE__{}
   end
@@ -103,7 +113,8 @@ defmodule PelemayBackend.Pool do
   def init(opts) do
     name = Keyword.fetch!(opts, :name)
 
-    unless is_atom(name), do: raise(ArgumentError, "the pool's :name must be an atom, got: #{inspect(name)}")
+    unless is_atom(name),
+      do: raise(ArgumentError, "the pool's :name must be an atom, got: #{inspect(name)}")
 
     size = Keyword.get(opts, :size, System.schedulers_online())
 
@@ -160,10 +171,19 @@ defmodule PelemayBackend.Pool do
     timeout = Executor.timeout_option(opts, @default_timeout)
     retries = Keyword.get(opts, :retries, 1)
 
-    with {:ok, body} <- Executor.encode_request({:run, %{source: {:program, program}, inputs: inputs}}),
+    with {:ok, body} <-
+           Executor.encode_request({:run, %{source: {:program, program}, inputs: inputs}}),
          {:ok, fault} <- Executor.encode_fault(Keyword.get(opts, :fault)) do
       meta = Executor.meta(:run, timeout, fault, true)
-      request = %Request{pool: pool, body: body, meta: meta, timeout: timeout, deadline: meta.deadline, retries: retries}
+
+      request = %Request{
+        pool: pool,
+        body: body,
+        meta: meta,
+        timeout: timeout,
+        deadline: meta.deadline,
+        retries: retries
+      }
 
       case checkout(pool, [], meta.deadline, timeout) do
         {:ok, pid} -> {:ok, %{request | ticket: Executor.submit_encoded(pid, body, meta)}}
@@ -285,7 +305,8 @@ defmodule PelemayBackend.Pool do
   defp no_executor_timeout(timeout) do
     %Error{
       code: :timeout,
-      message: "the request did not finish within its timeout of #{timeout} ms: no executor of the pool became ready"
+      message:
+        "the request did not finish within its timeout of #{timeout} ms: no executor of the pool became ready"
     }
   end
 

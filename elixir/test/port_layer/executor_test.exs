@@ -33,7 +33,10 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
 
   test "runs an add program and returns the sum" do
     {pid, _} = start_executor()
-    assert {:ok, %{outputs: [sum], compute_us: us}} = Executor.run(pid, add_program(4), add_inputs())
+
+    assert {:ok, %{outputs: [sum], compute_us: us}} =
+             Executor.run(pid, add_program(4), add_inputs())
+
     assert is_integer(us)
     assert sum.shape == [4]
     assert values(sum) == [11.0, 22.0, 33.0, 4.5]
@@ -42,7 +45,10 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
 
   test "answers info and stats" do
     {pid, _} = start_executor(memory_budget: "64M", threads: 1)
-    assert {:ok, %{protocol_version: 1, memory_budget_bytes: budget, threads: 1}} = Executor.info(pid)
+
+    assert {:ok, %{protocol_version: 1, memory_budget_bytes: budget, threads: 1}} =
+             Executor.info(pid)
+
     assert budget == 64 * 1024 * 1024
     assert {:ok, %{requests: n}} = Executor.stats(pid)
     assert n >= 1
@@ -54,7 +60,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     results =
       1..200
       |> Enum.map(fn i ->
-        Task.async(fn -> Executor.run(pid, add_program(3), [f32_tensor([i, 0, -i]), f32_tensor([1, i, i])]) end)
+        Task.async(fn ->
+          Executor.run(pid, add_program(3), [f32_tensor([i, 0, -i]), f32_tensor([1, i, i])])
+        end)
       end)
       |> Task.await_many(10_000)
 
@@ -75,7 +83,8 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
 
     assert message =~ "declares f32[5]"
 
-    assert {:error, %Error{code: :invalid_argument, message: "the request cannot be encoded" <> _}} =
+    assert {:error,
+            %Error{code: :invalid_argument, message: "the request cannot be encoded" <> _}} =
              Executor.run(pid, %{inputs: :nope}, [])
 
     assert {:ok, _} = Executor.run(pid, program, add_inputs())
@@ -99,7 +108,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     {pid, os_pid} = start_executor(memory_budget: "4M", executor_args: @faulty)
 
     assert {:error, %Error{code: :resource_exhausted}} =
-             Executor.run(pid, add_program(4), add_inputs(), fault: %{kind: :ALLOCATE, when: :DURING_NEXT_RUN})
+             Executor.run(pid, add_program(4), add_inputs(),
+               fault: %{kind: :ALLOCATE, when: :DURING_NEXT_RUN}
+             )
 
     assert {:ok, %{outputs: [sum]}} = Executor.run(pid, add_program(4), add_inputs())
     assert values(sum) == [11.0, 22.0, 33.0, 4.5]
@@ -108,11 +119,15 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
 
   test "fault requests are :unsupported without --enable-fault-injection" do
     {pid, _} = start_executor()
-    assert {:error, %Error{code: :unsupported}} = Executor.inject_fault(pid, %{kind: :SEGFAULT, when: :NOW})
+
+    assert {:error, %Error{code: :unsupported}} =
+             Executor.inject_fault(pid, %{kind: :SEGFAULT, when: :NOW})
 
     # A fault sent along with a run is refused, and so is the run.
     assert {:error, %Error{code: :unsupported}} =
-             Executor.run(pid, add_program(4), add_inputs(), fault: %{kind: :SEGFAULT, when: :DURING_NEXT_RUN})
+             Executor.run(pid, add_program(4), add_inputs(),
+               fault: %{kind: :SEGFAULT, when: :DURING_NEXT_RUN}
+             )
 
     assert {:ok, _} = Executor.run(pid, add_program(4), add_inputs())
   end
@@ -122,8 +137,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     w = watch(pid)
     assert {:ok, _} = Executor.inject_fault(pid, %{kind: :SEGFAULT, when: :DURING_NEXT_RUN})
 
-    assert {:error, %Error{code: :executor_crashed, signal: :SIGSEGV, exit_status: 139, os_pid: ^os_pid} = error} =
-             Executor.run(pid, add_program(4), add_inputs())
+    assert {:error,
+            %Error{code: :executor_crashed, signal: :SIGSEGV, exit_status: 139, os_pid: ^os_pid} =
+              error} = Executor.run(pid, add_program(4), add_inputs())
 
     assert Exception.message(error) =~ "crashed with SIGSEGV while running this request"
     assert {:shutdown, {:crashed, %{signal: :SIGSEGV}}} = assert_dies(w, os_pid)
@@ -134,8 +150,12 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     w = watch(pid)
     # Slow runs keep requests in flight when the abort comes.
     assert {:ok, _} = Executor.inject_fault(pid, %{kind: :SLOW, when: :NOW, delay_ms: 200})
-    {:ok, t1} = Executor.submit(pid, {:run, %{source: {:program, add_program(4)}, inputs: add_inputs()}})
-    {:ok, t2} = Executor.submit(pid, {:run, %{source: {:program, add_program(4)}, inputs: add_inputs()}})
+
+    {:ok, t1} =
+      Executor.submit(pid, {:run, %{source: {:program, add_program(4)}, inputs: add_inputs()}})
+
+    {:ok, t2} =
+      Executor.submit(pid, {:run, %{source: {:program, add_program(4)}, inputs: add_inputs()}})
 
     assert {:error, %Error{code: :executor_crashed, signal: :SIGABRT}} =
              Executor.inject_fault(pid, %{kind: :ABORT, when: :NOW})
@@ -150,7 +170,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     w = watch(pid)
 
     assert {:error, %Error{code: :executor_crashed, signal: nil, exit_status: 3} = e} =
-             Executor.run(pid, add_program(4), add_inputs(), fault: %{kind: :EXIT, when: :DURING_NEXT_RUN, exit_code: 3})
+             Executor.run(pid, add_program(4), add_inputs(),
+               fault: %{kind: :EXIT, when: :DURING_NEXT_RUN, exit_code: 3}
+             )
 
     assert e.message =~ "exited with status 3"
     assert_dies(w, os_pid)
@@ -159,7 +181,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     w = watch(pid)
 
     assert {:error, %Error{code: :executor_crashed, exit_status: 70}} =
-             Executor.run(pid, add_program(4), add_inputs(), fault: %{kind: :TRUNCATED_REPLY, when: :DURING_NEXT_RUN})
+             Executor.run(pid, add_program(4), add_inputs(),
+               fault: %{kind: :TRUNCATED_REPLY, when: :DURING_NEXT_RUN}
+             )
 
     assert_dies(w, os_pid)
 
@@ -168,7 +192,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     w = watch(pid)
 
     assert {:error, %Error{code: :executor_crashed} = e} =
-             Executor.run(pid, add_program(4), add_inputs(), fault: %{kind: :GARBAGE_REPLY, when: :DURING_NEXT_RUN})
+             Executor.run(pid, add_program(4), add_inputs(),
+               fault: %{kind: :GARBAGE_REPLY, when: :DURING_NEXT_RUN}
+             )
 
     assert e.message =~ "not a valid Response"
     assert {:shutdown, {:crashed, %{reason: :garbage_reply}}} = assert_dies(w, os_pid)
@@ -180,11 +206,30 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     started = System.monotonic_time(:millisecond)
 
     assert {:error, %Error{code: :timeout, os_pid: ^os_pid} = e} =
-             Executor.run(pid, add_program(4), add_inputs(), timeout: 300, fault: %{kind: :HANG, when: :DURING_NEXT_RUN})
+             Executor.run(pid, add_program(4), add_inputs(),
+               timeout: 300,
+               fault: %{kind: :HANG, when: :DURING_NEXT_RUN}
+             )
 
     assert System.monotonic_time(:millisecond) - started < 2_000
     assert e.message =~ "300 ms"
     assert e.message =~ "killed"
+    assert {:shutdown, {:killed, %{reason: :killed_for_timeout}}} = assert_dies(w, os_pid)
+  end
+
+  test "an executor that stops reading its input is still killed at the deadline" do
+    {pid, os_pid} = start_executor(executor_args: @faulty)
+    w = watch(pid)
+    # HANG now: the executor's I/O thread stops, nothing more is read from its stdin.
+    {:ok, _} = Executor.submit(pid, {:fault, %{kind: :HANG, when: :NOW}}, timeout: 30_000)
+    n = 1_000_000
+    started = System.monotonic_time(:millisecond)
+
+    # 8 MB that nobody reads must not suspend the process that owns the port.
+    assert {:error, %Error{code: :timeout}} =
+             Executor.run(pid, add_program(n), [zeros_f32(n), zeros_f32(n)], timeout: 300)
+
+    assert System.monotonic_time(:millisecond) - started < 1_500
     assert {:shutdown, {:killed, %{reason: :killed_for_timeout}}} = assert_dies(w, os_pid)
   end
 
@@ -193,7 +238,9 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     w = watch(pid)
     run = {:run, %{source: {:program, add_program(4)}, inputs: add_inputs()}}
     # The first run hangs in the executor; the second waits behind it.
-    {:ok, hung} = Executor.submit(pid, run, timeout: 30_000, fault: %{kind: :HANG, when: :DURING_NEXT_RUN})
+    {:ok, hung} =
+      Executor.submit(pid, run, timeout: 30_000, fault: %{kind: :HANG, when: :DURING_NEXT_RUN})
+
     {:ok, queued} = Executor.submit(pid, run, timeout: 100)
 
     assert {:error, %Error{code: :timeout} = e} = Executor.await(queued)
@@ -211,7 +258,13 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
   test "cancel stops a running request; the executor stays" do
     {pid, os_pid} = start_executor(executor_args: @faulty)
     assert {:ok, _} = Executor.inject_fault(pid, %{kind: :SLOW, when: :NOW, delay_ms: 100})
-    {:ok, ticket} = Executor.submit(pid, {:run, %{source: {:program, chain_program(4, 20)}, inputs: add_inputs()}})
+
+    {:ok, ticket} =
+      Executor.submit(
+        pid,
+        {:run, %{source: {:program, chain_program(4, 20)}, inputs: add_inputs()}}
+      )
+
     Process.sleep(150)
     assert {:error, %Error{code: :cancelled}} = Executor.cancel(ticket)
     assert {:ok, %{}} = Executor.ping(pid)

@@ -60,11 +60,15 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     results =
       1..200
       |> Enum.map(fn i ->
-        Task.async(fn -> PelemayBackend.run(add_program(2), [f32_tensor([i, 1]), f32_tensor([i, -1])], pool: pool) end)
+        Task.async(fn ->
+          PelemayBackend.run(add_program(2), [f32_tensor([i, 1]), f32_tensor([i, -1])], pool: pool)
+        end)
       end)
       |> Task.await_many(10_000)
 
-    for {{:ok, [out]}, i} <- Enum.with_index(results, 1), do: assert(values(out) == [2.0 * i, 0.0])
+    for {{:ok, [out]}, i} <- Enum.with_index(results, 1),
+        do: assert(values(out) == [2.0 * i, 0.0])
+
     assert length(results) == 200
     assert Enum.all?(Pool.executors(pool), &(&1.in_flight == 0))
   end
@@ -75,8 +79,15 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     # The next run hangs in this executor: it is computing when the kill comes.
     assert {:ok, _} = Executor.inject_fault(pid, %{kind: :HANG, when: :DURING_NEXT_RUN})
 
-    {:ok, request} = PelemayBackend.run_async(add_program(4), add_inputs(), pool: pool, timeout: 10_000)
-    wait_until(fn -> match?({:ok, %{busy: 1}}, Executor.stats(pid)) end, 5_000, "the run to start")
+    {:ok, request} =
+      PelemayBackend.run_async(add_program(4), add_inputs(), pool: pool, timeout: 10_000)
+
+    wait_until(
+      fn -> match?({:ok, %{busy: 1}}, Executor.stats(pid)) end,
+      5_000,
+      "the run to start"
+    )
+
     kill9(os_pid)
 
     assert {:ok, [sum]} = PelemayBackend.await(request)
@@ -90,12 +101,16 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     pool = start_pool(size: 2, executor_args: @faulty)
     [%{os_pid: victim} | _] = executors = Pool.executors(pool)
     # Slow both down (5 ms per run) so that requests queue up on each.
-    for %{pid: pid} <- executors, do: {:ok, _} = Executor.inject_fault(pid, %{kind: :SLOW, when: :NOW, delay_ms: 5})
+    for %{pid: pid} <- executors,
+        do: {:ok, _} = Executor.inject_fault(pid, %{kind: :SLOW, when: :NOW, delay_ms: 5})
 
     tasks =
       for i <- 1..100 do
         Task.async(fn ->
-          PelemayBackend.run(add_program(2), [f32_tensor([i, 1]), f32_tensor([i, -1])], pool: pool, timeout: 10_000)
+          PelemayBackend.run(add_program(2), [f32_tensor([i, 1]), f32_tensor([i, -1])],
+            pool: pool,
+            timeout: 10_000
+          )
         end)
       end
 
@@ -103,7 +118,9 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     kill9(victim)
     results = Task.await_many(tasks, 15_000)
 
-    for {{:ok, [out]}, i} <- Enum.with_index(results, 1), do: assert(values(out) == [2.0 * i, 0.0])
+    for {{:ok, [out]}, i} <- Enum.with_index(results, 1),
+        do: assert(values(out) == [2.0 * i, 0.0])
+
     refute victim in os_pids(wait_ready(pool, 2))
   end
 
@@ -112,7 +129,9 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     [%{pid: pid, os_pid: os_pid}] = Pool.executors(pool)
     assert {:ok, _} = Executor.inject_fault(pid, %{kind: :SEGFAULT, when: :DURING_NEXT_RUN})
 
-    assert {:ok, [sum]} = PelemayBackend.run(add_program(4), add_inputs(), pool: pool, timeout: 10_000)
+    assert {:ok, [sum]} =
+             PelemayBackend.run(add_program(4), add_inputs(), pool: pool, timeout: 10_000)
+
     assert values(sum) == @sum
     assert [%{os_pid: new}] = wait_ready(pool, 1)
     assert new != os_pid
@@ -125,7 +144,11 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     poison = %{kind: :SEGFAULT, when: :DURING_NEXT_RUN}
 
     assert {:error, %Error{code: :executor_crashed, signal: :SIGSEGV, exit_status: 139} = error} =
-             PelemayBackend.run(add_program(4), add_inputs(), pool: pool, fault: poison, timeout: 10_000)
+             PelemayBackend.run(add_program(4), add_inputs(),
+               pool: pool,
+               fault: poison,
+               timeout: 10_000
+             )
 
     assert Exception.message(error) =~ "crashed with SIGSEGV twice while running this request"
 
@@ -161,7 +184,13 @@ defmodule PelemayBackend.PortLayer.PoolTest do
              )
 
     assert System.monotonic_time(:millisecond) - started < 2_000
-    wait_until(fn -> match?([%{os_pid: p}] when p != old, Pool.executors(pool)) end, 5_000, "a new executor")
+
+    wait_until(
+      fn -> match?([%{os_pid: p}] when p != old, Pool.executors(pool)) end,
+      5_000,
+      "a new executor"
+    )
+
     [new] = os_pids(pool)
     assert new != old
     wait_until(fn -> not os_alive?(old) end, 5_000, "the hung executor to be gone")
@@ -196,7 +225,9 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     assert {:error, %Error{code: :cancelled}} = PelemayBackend.cancel(request)
     assert System.monotonic_time(:millisecond) - started < 500
     # The executor stopped the run itself (well within the grace period) and is still the same.
-    assert {:ok, [out]} = PelemayBackend.run(add_program(4), add_inputs(), pool: pool, timeout: 5_000)
+    assert {:ok, [out]} =
+             PelemayBackend.run(add_program(4), add_inputs(), pool: pool, timeout: 5_000)
+
     assert values(out) == @sum
     assert os_pids(pool) == [old]
   end
@@ -236,7 +267,11 @@ defmodule PelemayBackend.PortLayer.PoolTest do
         wait: false
       )
 
-    wait_until(fn -> match?({:ok, %{status: :unavailable}}, Pool.status(pool)) end, 5_000, "the pool to be unavailable")
+    wait_until(
+      fn -> match?({:ok, %{status: :unavailable}}, Pool.status(pool)) end,
+      5_000,
+      "the pool to be unavailable"
+    )
 
     started = System.monotonic_time(:millisecond)
 
@@ -254,8 +289,12 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     assert {:ok, %{status: :unavailable, ready: 0}} = Pool.status(pool)
 
     File.rm!(flag)
-    wait_until(fn -> match?({:ok, [_]}, PelemayBackend.run(add_program(4), add_inputs(), pool: pool)) end, 5_000,
-      "the pool to recover")
+
+    wait_until(
+      fn -> match?({:ok, [_]}, PelemayBackend.run(add_program(4), add_inputs(), pool: pool)) end,
+      5_000,
+      "the pool to recover"
+    )
 
     assert {:ok, %{status: :ok}} = Pool.status(pool)
     wait_ready(pool, 2)
@@ -270,8 +309,15 @@ defmodule PelemayBackend.PortLayer.PoolTest do
       wait_until(fn -> os_pid not in os_pids(pool) end)
     end
 
-    wait_until(fn -> match?({:ok, %{status: :unavailable}}, Pool.status(pool)) end, 2_000, "the pool to be unavailable")
-    assert {:error, %Error{code: :unavailable}} = PelemayBackend.run(add_program(4), add_inputs(), pool: pool)
+    wait_until(
+      fn -> match?({:ok, %{status: :unavailable}}, Pool.status(pool)) end,
+      2_000,
+      "the pool to be unavailable"
+    )
+
+    assert {:error, %Error{code: :unavailable}} =
+             PelemayBackend.run(add_program(4), add_inputs(), pool: pool)
+
     # The probe finds the executor healthy again.
     wait_ready(pool, 1)
     assert {:ok, %{status: :ok}} = Pool.status(pool)

@@ -33,7 +33,8 @@ defmodule PelemayBackend.Test.Programs do
   end
 
   @doc "A zero-filled f32 vector of `n` elements (built without a list)."
-  def zeros_f32(n), do: %{dtype: :DTYPE_F32, shape: [n], payload: {:data, :binary.copy(<<0::32>>, n)}}
+  def zeros_f32(n),
+    do: %{dtype: :DTYPE_F32, shape: [n], payload: {:data, :binary.copy(<<0::32>>, n)}}
 
   @doc "The numbers of an f32 tensor map."
   def values(%{dtype: :DTYPE_F32, payload: {:data, bytes}}),

@@ -45,7 +45,16 @@ defmodule PelemayBackend.Pool.Manager do
   @impl true
   def init(opts) do
     name = Keyword.fetch!(opts, :name)
-    table = :ets.new(name, [:named_table, :public, :set, read_concurrency: true, write_concurrency: true])
+
+    table =
+      :ets.new(name, [
+        :named_table,
+        :public,
+        :set,
+        read_concurrency: true,
+        write_concurrency: true
+      ])
+
     :ets.insert(table, {:status, :ok, nil})
     opts = Keyword.merge(@defaults, opts)
 
@@ -117,7 +126,11 @@ defmodule PelemayBackend.Pool.Manager do
   def handle_info({:executor_ready, pid, os_pid}, state) do
     case Map.fetch(state.executors, pid) do
       {:ok, entry} ->
-        state = %{state | executors: Map.put(state.executors, pid, %{entry | ready: true, os_pid: os_pid})}
+        state = %{
+          state
+          | executors: Map.put(state.executors, pid, %{entry | ready: true, os_pid: os_pid})
+        }
+
         state = if pid == state.probe, do: recovered(state), else: state
         {:noreply, wake_waiters(state)}
 
@@ -300,7 +313,11 @@ defmodule PelemayBackend.Pool.Manager do
 
   defp recovered(state) do
     {min, _} = state.probe_backoff
-    Logger.info("PelemayBackend.Pool #{inspect(state.name)}: an executor started again; the pool is available")
+
+    Logger.info(
+      "PelemayBackend.Pool #{inspect(state.name)}: an executor started again; the pool is available"
+    )
+
     :ets.insert(state.table, {:status, :ok, nil})
     state = %{state | status: :ok, message: nil, probe: nil, crashes: [], probe_delay: min}
     fill(state)
@@ -317,14 +334,19 @@ defmodule PelemayBackend.Pool.Manager do
 
   defp wake_waiters(state) do
     {wake, keep} =
-      Enum.split_with(state.waiters, fn {_ref, {_from, exclude}} -> ready_other_than?(state, exclude) end)
+      Enum.split_with(state.waiters, fn {_ref, {_from, exclude}} ->
+        ready_other_than?(state, exclude)
+      end)
 
     Enum.each(wake, fn {_ref, {from, _}} -> GenServer.reply(from, :retry) end)
     %{state | waiters: Map.new(keep)}
   end
 
   defp fail_waiters(state) do
-    Enum.each(state.waiters, fn {_ref, {from, _}} -> GenServer.reply(from, {:error, state.message}) end)
+    Enum.each(state.waiters, fn {_ref, {from, _}} ->
+      GenServer.reply(from, {:error, state.message})
+    end)
+
     %{state | waiters: %{}}
   end
 end
