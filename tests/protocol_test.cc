@@ -61,7 +61,9 @@ TEST(FrameReader, RandomBytesNeverBufferPastTheLimit) {
     std::vector<FrameEvent> events;
     reader.Feed(Bytes(junk), events);
     for (const auto& e : events)
-      if (e.kind == FrameEvent::Kind::kFrame) EXPECT_LE(e.payload.size(), 1024u);
+      if (e.kind == FrameEvent::Kind::kFrame) {
+        EXPECT_LE(e.payload.size(), 1024u);
+      }
   }
 }
 
