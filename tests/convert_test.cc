@@ -156,17 +156,6 @@ bool Same(T got, T want) {
   }
 }
 
-template <class T>
-std::string Show(T v) {
-  std::ostringstream os;
-  os.precision(17);
-  if constexpr (kIsComplex<T>) os << "(" << v.real() << ", " << v.imag() << ")";
-  else if constexpr (kIsInt<T>) os << +v;
-  else if constexpr (kIsHalf<T>) os << static_cast<float>(v) << " [0x" << std::hex << v.bits << "]";
-  else os << v << " [0x" << std::hex << Bits(v) << "]";
-  return os.str();
-}
-
 // ---------------------------------------------------------------------------
 // Probe values, written into each source type with that type's own rules
 // (integers wrap, floats round) so each source sees its edge cases.

@@ -96,26 +96,6 @@ int64_t UlpDistance(T a, T b) {
   return ka > kb ? ka - kb : kb - ka;
 }
 
-template <class T>
-double AsDouble(T v) {
-  if constexpr (kIsHalf<T>) return static_cast<float>(v);
-  else return static_cast<double>(v);
-}
-
-template <class T>
-std::string Show(T v) {
-  std::ostringstream os;
-  if constexpr (kIsComplex<T>) {
-    os << "(" << v.real() << ", " << v.imag() << ")";
-  } else if constexpr (kIsInt<T>) {
-    os << +v;
-  } else {
-    os.precision(17);
-    os << AsDouble(v) << " [0x" << std::hex << Bits(v) << "]";
-  }
-  return os.str();
-}
-
 // Compares `got` with `want` element by element in `dtype`, allowing `ulps`
 // for floats (0: bit-exact, any NaN equals any NaN). Returns the largest
 // distance seen; reports at most a few mismatches.

@@ -55,22 +55,6 @@ double AsDouble(T v) {
   else return static_cast<double>(v);
 }
 
-template <class T>
-bool IsNaNValue(T v) {
-  if constexpr (kIsHalf<T> || std::is_floating_point_v<T>) return std::isnan(AsDouble(v));
-  else return false;
-}
-
-template <class T>
-std::string Show(T v) {
-  std::ostringstream os;
-  os.precision(17);
-  if constexpr (kIsComplex<T>) os << "(" << v.real() << ", " << v.imag() << ")";
-  else if constexpr (kIsInt<T>) os << +v;
-  else os << AsDouble(v);
-  return os.str();
-}
-
 std::vector<std::vector<int64_t>> AllSubsets(size_t rank) {
   std::vector<std::vector<int64_t>> out;
   for (uint32_t mask = 0; mask < (1u << rank); ++mask) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <type_traits>
 
 #include "executor/core/dtype.h"
@@ -41,6 +43,24 @@ bool IsNaNValue(T v) {
   if constexpr (kIsHalf<T>) return std::isnan(static_cast<float>(v));
   else if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
   else return false;
+}
+
+// A value for failure messages: integers as numbers, floats with 17 digits
+// and their bits (so -0.0 and NaN payloads are visible), complex as a pair.
+template <class T>
+std::string Show(T v) {
+  std::ostringstream os;
+  os.precision(17);
+  if constexpr (kIsComplex<T>) {
+    os << "(" << v.real() << ", " << v.imag() << ")";
+  } else if constexpr (kIsInt<T>) {
+    os << +v;
+  } else if constexpr (kIsHalf<T>) {
+    os << static_cast<float>(v) << " [0x" << std::hex << v.bits << "]";
+  } else {
+    os << v << " [0x" << std::hex << Bits(v) << "]";
+  }
+  return os.str();
 }
 
 }  // namespace pelemay::testing
