@@ -159,6 +159,73 @@ TEST(FaultInjection, SlowDelaysEveryInstruction) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 180ms);
 }
 
+// A run that carries its own fault (RunRequest.fault).
+v1::Request PoisonedRun(uint64_t id, v1::FaultRequest::Kind kind, v1::FaultRequest::When when) {
+  v1::Request r = ThreeStepRun(id);
+  r.mutable_run()->mutable_fault()->set_kind(kind);
+  r.mutable_run()->mutable_fault()->set_when(when);
+  return r;
+}
+
+TEST(FaultInjection, ARunsOwnFaultIsRefusedWithoutTheFlagAndSoIsTheRun) {
+  ExecutorProcess p;
+  ASSERT_TRUE(p.Send(PoisonedRun(1, Kind::SEGFAULT, Kind::NOW)));
+  auto r = p.Receive();
+  ASSERT_TRUE(r && r->has_error());
+  EXPECT_EQ(r->error().code(), v1::UNSUPPORTED);
+  EXPECT_EQ(r->id(), 1u);
+}
+
+TEST(FaultInjection, ARunsOwnFaultFiresInThatRunNowOrAfterItsFirstInstruction) {
+  for (auto when : {Kind::NOW, Kind::DURING_NEXT_RUN}) {
+    ExecutorProcess p(kEnabled);
+    ASSERT_TRUE(p.Send(PoisonedRun(1, Kind::ABORT, when)));
+    EXPECT_EQ(p.Wait(), -SIGABRT) << Kind::When_Name(when);
+  }
+  ExecutorProcess p({"--enable-fault-injection", "--memory-budget=16M"});
+  ASSERT_TRUE(p.Send(PoisonedRun(1, Kind::ALLOCATE, Kind::DURING_NEXT_RUN)));
+  auto r = p.Receive();
+  ASSERT_TRUE(r && r->has_error());
+  EXPECT_EQ(r->error().code(), v1::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(r->error().instruction(), 0);
+  ASSERT_TRUE(p.Send(PoisonedRun(2, Kind::ALLOCATE, Kind::NOW)));
+  r = p.Receive();
+  ASSERT_TRUE(r && r->has_error());
+  EXPECT_EQ(r->error().code(), v1::RESOURCE_EXHAUSTED);
+}
+
+TEST(FaultInjection, ARunsOwnFaultNeverHitsTheRunAheadOfIt) {
+  // A slow run computes while a poisoned one waits behind it: the slow one
+  // is answered; only the poisoned one dies (a FaultRequest would have fired
+  // inside whichever run came next, here the slow one).
+  ExecutorProcess p(kEnabled);
+  v1::Request slow = PoisonedRun(1, Kind::SLOW, Kind::NOW);
+  slow.mutable_run()->mutable_fault()->set_delay_ms(50);
+  ASSERT_TRUE(p.Send(slow));
+  ASSERT_TRUE(p.Send(PoisonedRun(2, Kind::SEGFAULT, Kind::DURING_NEXT_RUN)));
+  auto r = p.Receive();
+  ASSERT_TRUE(r && r->has_run());
+  EXPECT_EQ(r->id(), 1u);
+  EXPECT_EQ(testing::Values<float>(r->run().outputs(0)), (std::vector<float>{-1, -2, -3, -4}));
+  EXPECT_EQ(p.Wait(), -SIGSEGV);
+}
+
+TEST(FaultInjection, ARunsOwnSlowSlowsThatRunOnly) {
+  ExecutorProcess p(kEnabled);
+  v1::Request slow = PoisonedRun(1, Kind::SLOW, Kind::NOW);
+  slow.mutable_run()->mutable_fault()->set_delay_ms(60);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(p.Send(slow));
+  auto r = p.Receive();
+  ASSERT_TRUE(r && r->has_run());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 180ms);
+  start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(p.Send(ThreeStepRun(2)));
+  r = p.Receive();
+  ASSERT_TRUE(r && r->has_run());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 150ms);
+}
+
 }  // namespace
 }  // namespace pelemay
 

@@ -13,11 +13,17 @@
 
 namespace pelemay {
 
-StatusOr<FaultInjector::Reply> FaultInjector::Handle(const v1::FaultRequest& fault) {
+Status FaultInjector::Check(const v1::FaultRequest& fault) const {
   if (!enabled_)
     return Unsupported() << "fault injection is disabled; start the executor with --enable-fault-injection";
   if (fault.kind() == v1::FaultRequest::FAULT_KIND_UNSPECIFIED || !v1::FaultRequest::Kind_IsValid(fault.kind()))
     return InvalidArgument() << "unknown fault kind " << fault.kind();
+  if (!v1::FaultRequest::When_IsValid(fault.when())) return InvalidArgument() << "unknown fault time " << fault.when();
+  return Status::Ok();
+}
+
+StatusOr<FaultInjector::Reply> FaultInjector::Handle(const v1::FaultRequest& fault) {
+  if (Status st = Check(fault); !st.ok()) return st;
   if (fault.when() == v1::FaultRequest::DURING_NEXT_RUN) {
     std::lock_guard<std::mutex> lock(mu_);
     armed_ = fault;
@@ -29,9 +35,28 @@ StatusOr<FaultInjector::Reply> FaultInjector::Handle(const v1::FaultRequest& fau
   return reply;
 }
 
-Status FaultInjector::AfterInstruction(size_t index, Reply* reply) {
+Status FaultInjector::BeforeRun(const v1::FaultRequest& own, Reply* reply) {
+  if (Status st = Check(own); !st.ok()) return st;
+  if (own.when() != v1::FaultRequest::NOW || own.kind() == v1::FaultRequest::SLOW) return Status::Ok();
+  Status status;
+  *reply = Fire(own, &status);
+  return status;
+}
+
+Status FaultInjector::AfterInstruction(size_t index, const v1::FaultRequest* own, Reply* reply) {
   if (!enabled_) return Status::Ok();
   if (const uint64_t ms = slow_ms_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  if (own != nullptr) {
+    // The run's own SLOW applies to this run only, so it is not Fire()d
+    // (which would slow every later run too).
+    if (own->kind() == v1::FaultRequest::SLOW) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(own->delay_ms()));
+    } else if (own->when() == v1::FaultRequest::DURING_NEXT_RUN && index == 0) {
+      Status status;
+      *reply = Fire(*own, &status);
+      if (!status.ok()) return status;
+    }
+  }
   std::optional<v1::FaultRequest> fault;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -20,6 +20,8 @@
 #include <boost/asio/write.hpp>
 
 #include "executor/server/frame_reader.h"
+#include "executor/server/frame_writer.h"
+#include "executor/server/inline_run.h"
 #include "executor/server/request_handler.h"
 
 namespace pelemay {
@@ -37,7 +39,7 @@ class PortServer {
   PortServer(const ExecutorOptions& options, int in_fd, int out_fd)
       : handler_(options),
         in_(io_, ::dup(in_fd)),
-        out_(io_, ::dup(out_fd)),
+        writer_(out_fd),
         signals_(io_, SIGTERM, SIGINT),
         reader_(static_cast<uint64_t>(options.max_frame_bytes)) {}
 
@@ -104,7 +106,17 @@ class PortServer {
     switch (req.kind_case()) {
       case v1::Request::kRun:
       case v1::Request::kCompile: {
-        std::lock_guard<std::mutex> lock(mu_);
+        std::unique_lock<std::mutex> lock(mu_);
+        if (running_ == nullptr && queue_.empty() && CheapEnoughForIoThread(req) && handler_.faults().Quiet()) {
+          // Handing a tiny run to the compute thread costs a thread wake-up
+          // that is longer than the run itself: run it here. Nothing can be
+          // overtaken (the compute thread is idle and nothing is queued),
+          // and it is too small to delay a ping or a cancel noticeably.
+          running_ = job.get();
+          lock.unlock();
+          RunJob(*job);
+          return;
+        }
         queue_.push_back(std::move(job));
         cv_.notify_one();
         return;
@@ -145,16 +157,10 @@ class PortServer {
   void SendWithFault(const v1::Response& resp, FaultInjector::Reply how) {
     switch (how) {
       case FaultInjector::Reply::kNormal: Send(resp); return;
-      case FaultInjector::Reply::kGarbage:
-        write_queue_.push_back(FaultInjector::GarbageFrame());
-        if (write_queue_.size() == 1) WriteNext();
-        return;
-      case FaultInjector::Reply::kTruncatedThenExit: {
-        const std::string t = FaultInjector::TruncatedFrame();
-        boost::system::error_code ignored;
-        asio::write(out_, asio::buffer(t), ignored);
+      case FaultInjector::Reply::kGarbage: WriteBytes(FaultInjector::GarbageFrame()); return;
+      case FaultInjector::Reply::kTruncatedThenExit:
+        WriteBytes(FaultInjector::TruncatedFrame());
         ::_exit(70);
-      }
     }
   }
 
@@ -188,30 +194,33 @@ class PortServer {
     Send(resp);
   }
 
-  // ---- writing (I/O thread; other threads post here) ----
+  // ---- writing (any thread: see frame_writer.h for why) ----
   void Send(const v1::Response& resp) {
-    std::string frame = EncodeFrame(resp.SerializeAsString());
+    const std::string frame = EncodeFrame(resp.SerializeAsString());
     handler_.CountBytes(0, frame.size());
-    write_queue_.push_back(std::move(frame));
-    if (write_queue_.size() == 1) WriteNext();
+    WriteBytes(frame);
   }
 
-  void WriteNext() {
-    asio::async_write(out_, asio::buffer(write_queue_.front()),
-                      [this](const boost::system::error_code& ec, size_t) {
-                        if (ec) {
-                          std::fprintf(stderr, "pelemay_executor: write failed: %s\n", ec.message().c_str());
-                          write_queue_.clear();
-                          write_failed_ = true;
-                          BeginShutdown(kExitIoError);
-                          io_.stop();
-                          return;
-                        }
-                        if (write_failed_) return;
-                        write_queue_.pop_front();
-                        if (!write_queue_.empty()) WriteNext();
-                        else if (stopping_ && worker_done_) io_.stop();
-                      });
+  void WriteBytes(std::string_view bytes) {
+    if (writer_.Write(bytes) || write_failure_seen_.exchange(true)) return;
+    // The reader is gone: stop reading, let the worker wind down, exit.
+    asio::post(io_, [this] {
+      BeginShutdown(kExitIoError);
+      io_.stop();
+    });
+  }
+
+  // Runs a job marked running_ (compute thread, or the I/O thread for a
+  // cheap one) and writes its reply before the next run can start
+  // (frame_writer.h).
+  void RunJob(Job& job) {
+    FaultInjector::Reply how = FaultInjector::Reply::kNormal;
+    v1::Response resp = handler_.HandleWork(job.request, job.cancelled.get(), &how);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_ = nullptr;
+    }
+    SendWithFault(resp, how);
   }
 
   // ---- compute thread ----
@@ -226,20 +235,9 @@ class PortServer {
         queue_.pop_front();
         running_ = job.get();
       }
-      FaultInjector::Reply how = FaultInjector::Reply::kNormal;
-      v1::Response resp = handler_.HandleWork(job->request, job->cancelled.get(), &how);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        running_ = nullptr;
-      }
-      asio::post(io_, [this, r = std::move(resp), how] {
-        if (!write_failed_) SendWithFault(r, how);
-      });
+      RunJob(*job);
     }
-    asio::post(io_, [this] {
-      worker_done_ = true;
-      if (write_queue_.empty()) io_.stop();
-    });
+    asio::post(io_, [this] { io_.stop(); });
   }
 
   void BeginShutdown(int code) {
@@ -276,12 +274,12 @@ class PortServer {
 
   asio::io_context io_;
   RequestHandler handler_;
-  asio::posix::stream_descriptor in_, out_;
+  asio::posix::stream_descriptor in_;
+  FrameWriter writer_;
   asio::signal_set signals_;
   FrameReader reader_;
   std::array<char, 1 << 16> read_buf_{};
   std::vector<FrameEvent> events_;
-  std::deque<std::string> write_queue_;
 
   std::thread worker_;
   std::mutex mu_;
@@ -290,9 +288,8 @@ class PortServer {
   Job* running_ = nullptr;
   bool stop_worker_ = false;
 
-  bool stopping_ = false;      // I/O thread only
-  bool worker_done_ = false;   // I/O thread only
-  bool write_failed_ = false;  // I/O thread only
+  bool stopping_ = false;  // I/O thread only
+  std::atomic<bool> write_failure_seen_{false};
   int exit_code_ = kExitOk;
 };
 

@@ -107,7 +107,12 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
   ctx.pool = &pool_;
   ctx.cancelled = cancelled;
   if (run.timeout_ms() > 0) ctx.deadline = start + std::chrono::milliseconds(run.timeout_ms());
-  if (faults_.enabled()) ctx.after_instruction = [&](size_t i) { return faults_.AfterInstruction(i, reply); };
+  const v1::FaultRequest* own_fault = run.has_fault() ? &run.fault() : nullptr;
+  if (own_fault != nullptr) {
+    if (Status st = faults_.BeforeRun(*own_fault, reply); !st.ok()) return ErrorResponse(request.id(), st);
+  }
+  if (faults_.enabled())
+    ctx.after_instruction = [&](size_t i) { return faults_.AfterInstruction(i, own_fault, reply); };
   busy_ = true;
   const auto compute_start = std::chrono::steady_clock::now();
   auto outputs = pelemay::Run(*program, inputs, ctx);

@@ -8,13 +8,16 @@ defmodule PelemayBackend.Chaos do
   and f32 vectors, each result checked against the value computed here) is
   sent from several concurrent tasks while:
 
-    * before a fraction (`:fault_rate`) of the requests, a random fault kind
-      (`SEGFAULT`, `ABORT`, `EXIT`, `HANG`, `ALLOCATE`, `GARBAGE_REPLY`,
-      `TRUNCATED_REPLY`, `SLOW`; `when: NOW` or `DURING_NEXT_RUN`) is
-      injected into a random ready executor (`PelemayBackend.Executor.inject_fault/3`,
-      with a `:hang_timeout` so a hung executor is killed and replaced); the
-      request sent right after counts as *poisoned* (a typed error is
-      acceptable for it); errors of other requests are *collateral*;
+    * a fraction (`:fault_rate`) of the requests are *poisoned*: each
+      carries a random fault (`SEGFAULT`, `ABORT`, `EXIT`, `HANG`,
+      `ALLOCATE`, `GARBAGE_REPLY`, `TRUNCATED_REPLY`, `SLOW`; `when: NOW`,
+      before its first instruction, or `DURING_NEXT_RUN`, after it) that
+      fires inside its own run on whichever executor runs it, on every
+      attempt (the `:fault` option of `PelemayBackend.Pool.run/4`; a HANG
+      request gets the shorter `:hang_timeout`, so its executor is killed
+      and replaced before the bystanders queued behind it run out of time).
+      A typed error is acceptable for a poisoned request; an error of any
+      other request is *collateral*, and fails the run;
     * a killer process SIGKILLs a random executor OS pid from outside at
       random intervals.
 
@@ -115,6 +118,7 @@ defmodule PelemayBackend.Chaos do
 
     # After the storm: the pool must be alive and answer correctly.
     health = health_check(pool, size)
+    {:ok, pool_status} = Pool.status(pool)
     pool_alive = Process.alive?(sup)
     Supervisor.stop(sup)
 
@@ -126,6 +130,7 @@ defmodule PelemayBackend.Chaos do
       elapsed,
       health,
       pool_alive,
+      pool_status,
       opts
     )
     |> tap(fn _ ->
@@ -154,10 +159,12 @@ defmodule PelemayBackend.Chaos do
     {fault, _rand} = gen_fault(rand, opts[:fault_rate])
 
     t0 = now()
-    injected = fault && inject(pool, fault, opts[:hang_timeout])
-    if injected && fault.kind in @fatal_kinds, do: :ets.insert(events, {:disruption, t0})
-    timeout = opts[:timeout]
-    result = PelemayBackend.run(case_.program, case_.inputs, pool: pool, timeout: timeout)
+    if fault && fault.kind in @fatal_kinds, do: :ets.insert(events, {:disruption, t0})
+    # A hung executor is killed when its request's timeout passes: a shorter
+    # one for HANG keeps the bystanders queued behind it within theirs.
+    timeout = if fault && fault.kind == :HANG, do: opts[:hang_timeout], else: opts[:timeout]
+    run_opts = [pool: pool, timeout: timeout] ++ if(fault, do: [fault: fault], else: [])
+    result = PelemayBackend.run(case_.program, case_.inputs, run_opts)
     t1 = now()
 
     outcome =
@@ -176,7 +183,7 @@ defmodule PelemayBackend.Chaos do
     %{
       index: i,
       op: case_.name,
-      fault: injected && {fault.kind, fault.when},
+      fault: fault && {fault.kind, fault.when},
       outcome: outcome,
       start: t0,
       finish: t1,
@@ -319,35 +326,6 @@ defmodule PelemayBackend.Chaos do
     end
   end
 
-  # Sends `fault` to a random ready executor, from a separate process (a HANG
-  # is never answered; a fatal NOW fault answers `:executor_crashed`). The
-  # fault request's own timeout gets a hung executor killed (and replaced)
-  # after `hang_timeout` ms, before the requests queued behind it time out.
-  defp inject(pool, fault, hang_timeout) do
-    case Pool.executors(pool) do
-      [] ->
-        false
-
-      execs ->
-        %{pid: pid} = Enum.random(execs)
-        me = self()
-        ref = make_ref()
-
-        spawn(fn ->
-          send(me, {ref, :sent})
-          PelemayBackend.Executor.inject_fault(pid, fault, timeout: hang_timeout)
-        end)
-
-        # Sent before the request that follows, so a DURING_NEXT_RUN fault
-        # is armed when it arrives (when it lands on the same executor).
-        receive do
-          {^ref, :sent} -> Process.sleep(1)
-        end
-
-        true
-    end
-  end
-
   ## The killer and the pid sampler
 
   defp kill_loop(pool, events, stop, {min, max}, seed) do
@@ -426,7 +404,7 @@ defmodule PelemayBackend.Chaos do
 
   ## Statistics
 
-  defp summarize(results, events, pids_seen, size, elapsed, health, pool_alive, opts) do
+  defp summarize(results, events, pids_seen, size, elapsed, health, pool_alive, pool_status, opts) do
     disruptions = for {:disruption, t} <- events, do: t
     kills = for {:kill, p} <- events, do: p
 
@@ -442,10 +420,8 @@ defmodule PelemayBackend.Chaos do
       |> Enum.map(fn t -> next_after(successes, t) end)
       |> Enum.reject(&is_nil/1)
 
-    # Poisoned: the request sent right after an injection, or one whose error
-    # says it came from an injected fault (an ALLOCATE armed for the next run
-    # hits whichever request runs next on that executor).
-    poisoned? = fn r -> r.fault != nil or String.contains?(r.message || "", "injected fault") end
+    # Poisoned: the request carried a fault of its own.
+    poisoned? = fn r -> r.fault != nil end
     errors = for %{outcome: {:error, code}} = r <- results, do: {code, poisoned?.(r)}
 
     %{
@@ -464,6 +440,8 @@ defmodule PelemayBackend.Chaos do
       faults: results |> Enum.filter(& &1.fault) |> Enum.frequencies_by(& &1.fault),
       poisoned_ok: Enum.count(results, &(&1.fault && &1.outcome == :ok)),
       kills: length(kills),
+      retries: pool_status.retries,
+      retried_requests: pool_status.retried_requests,
       pids_seen: pids_seen,
       restarts: max(pids_seen - size, 0),
       late: Enum.count(results, & &1.late),
@@ -549,7 +527,7 @@ defmodule PelemayBackend.Chaos do
     #{faults}
       SIGKILLs (killer):  #{s.kills}
       executor pids seen: #{s.pids_seen} (restarts: #{s.restarts})
-      retried requests:   not exposed by PelemayBackend.Pool
+      retried requests:   #{s.retried_requests} (#{s.retries} retries in all; the pool's counters)
       latency ms:         p50 #{s.latency.p50}, p99 #{s.latency.p99}, max #{s.latency.max}
       time to recover ms: p50 #{s.ttr.p50}, p99 #{s.ttr.p99}, max #{s.ttr.max} (#{s.ttr_samples} kills/fatal faults)
       after the storm:    pool alive: #{s.pool_alive}, health check #{s.health_ok}/20 correct

@@ -132,12 +132,23 @@ defmodule PelemayBackend.Executor do
   n}}` or `{:error, %PelemayBackend.Error{}}`. Not retried.
 
   Options: `:timeout` (ms, default 60 000); `:fault`, a `FaultRequest` map
-  sent just before the run (tests; the executor needs
-  `--enable-fault-injection`).
+  that this run carries and that fires inside it alone (`RunRequest.fault`;
+  tests; the executor needs `--enable-fault-injection`, else the run is
+  `:unsupported`).
   """
   @spec run(server(), map(), [map()], keyword()) :: result()
   def run(server, program, inputs, opts \\ []) do
     request(server, {:run, %{source: {:program, program}, inputs: inputs}}, opts)
+  end
+
+  @doc false
+  # A run request with the run's own fault (the `:fault` option) in it.
+  def with_fault(kind, nil), do: kind
+  def with_fault({:run, run}, fault) when is_map(fault), do: {:run, Map.put(run, :fault, fault)}
+
+  def with_fault(kind, fault) do
+    raise ArgumentError,
+          "the :fault option belongs to a run request (a map), got: #{inspect(fault)} for #{inspect(elem(kind, 0))}"
   end
 
   @doc "As `run/4`, but returns the result map or raises `PelemayBackend.Error`."
@@ -199,10 +210,9 @@ defmodule PelemayBackend.Executor do
     default = if tag in @compute_kinds, do: @default_timeout, else: @control_timeout
     timeout = timeout_option(opts, default)
 
-    with {:ok, body} <- encode_request(kind),
-         {:ok, fault} <- encode_fault(Keyword.get(opts, :fault)),
+    with {:ok, body} <- encode_request(with_fault(kind, Keyword.get(opts, :fault))),
          {:ok, pid} <- whereis(server) do
-      {:ok, submit_encoded(pid, body, meta(tag, timeout, fault, false))}
+      {:ok, submit_encoded(pid, body, meta(tag, timeout, 0))}
     end
   end
 
@@ -263,18 +273,15 @@ defmodule PelemayBackend.Executor do
   end
 
   @doc false
-  def encode_fault(nil), do: {:ok, nil}
-  def encode_fault(fault) when is_map(fault), do: encode_request({:fault, fault})
-
-  @doc false
-  def meta(tag, timeout, fault, counted) do
+  # `weight`: what the request adds to its executor's in-flight count in a
+  # pool's table while it is in flight (0: not counted).
+  def meta(tag, timeout, weight) do
     %{
       tag: tag,
       compute: tag in @compute_kinds,
       timeout: timeout,
       deadline: now() + timeout,
-      fault: fault,
-      counted: counted
+      weight: weight
     }
   end
 
@@ -423,18 +430,6 @@ defmodule PelemayBackend.Executor do
 
   @impl true
   def handle_info({:"$pelemay_submit", ref, body, meta}, state) do
-    state =
-      case meta.fault do
-        nil ->
-          state
-
-        fault ->
-          {fid, state} = take_id(state)
-          state = put_entry(state, fid, %{internal: {:fault_for, ref}, compute: false})
-          write(state, fid, fault)
-          state
-      end
-
     {id, state} = take_id(state)
     timer = :erlang.start_timer(meta.deadline, self(), {:deadline, id}, abs: true)
 
@@ -443,7 +438,7 @@ defmodule PelemayBackend.Executor do
       compute: meta.compute,
       timeout: meta.timeout,
       timer: timer,
-      counted: meta.counted,
+      weight: meta.weight,
       ghost: false,
       internal: nil
     }
@@ -648,17 +643,6 @@ defmodule PelemayBackend.Executor do
     die(state, :killed, info, nil)
   end
 
-  defp internal_reply({:fault_for, ref}, {:error, error}, state) do
-    # The fault sent before a request was refused: so is the request.
-    with {:ok, id} <- Map.fetch(state.refs, ref),
-         {:ok, entry} <- Map.fetch(state.entries, id) do
-      state = answer(state, id, entry, {:error, Error.from_proto(error, state.os_pid)})
-      {:noreply, abandon(state, id)}
-    else
-      _ -> {:noreply, state}
-    end
-  end
-
   defp internal_reply(_internal, _kind, state), do: {:noreply, state}
 
   defp stray(0, {:error, error}, state) do
@@ -681,7 +665,7 @@ defmodule PelemayBackend.Executor do
 
   defp reply(state, %{ref: ref} = entry, result) do
     # The slot first: a caller holding its reply sees the count lowered.
-    if entry.counted, do: release_slot(state)
+    if entry.weight > 0, do: release_slot(state, entry.weight)
     send(ref, {ref, result})
     %{state | refs: Map.delete(state.refs, ref)}
   end
@@ -761,10 +745,10 @@ defmodule PelemayBackend.Executor do
     ArgumentError -> :ok
   end
 
-  defp release_slot(%{table: nil}), do: :ok
+  defp release_slot(%{table: nil}, _weight), do: :ok
 
-  defp release_slot(%{table: table}) do
-    :ets.update_counter(table, {:exec, self()}, {3, -1, 0, 0})
+  defp release_slot(%{table: table}, weight) do
+    :ets.update_counter(table, {:exec, self()}, {3, -weight, 0, 0})
     :ok
   rescue
     ArgumentError -> :ok
@@ -775,7 +759,7 @@ defmodule PelemayBackend.Executor do
   defp take_id(state), do: {state.next_id, %{state | next_id: state.next_id + 1}}
 
   defp put_entry(state, id, %{internal: _} = entry) do
-    entry = Map.merge(%{ref: nil, timer: nil, counted: false, ghost: false, timeout: nil}, entry)
+    entry = Map.merge(%{ref: nil, timer: nil, weight: 0, ghost: false, timeout: nil}, entry)
     %{state | entries: Map.put(state.entries, id, entry)}
   end
 

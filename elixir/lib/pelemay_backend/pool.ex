@@ -30,11 +30,16 @@ defmodule PelemayBackend.Pool do
   table, no central process on the way) and sends the request straight to it;
   the reply comes straight back. When an executor dies under a request:
 
-    * the request the executor was computing (the likely culprit) is retried
-      once on another executor: if that one dies under it too, the caller gets
-      `:executor_crashed` naming the signal or exit status of both deaths;
+    * the request the executor was computing (the suspect) is retried once on
+      another executor, alone: on an idle one, to which no other request is
+      sent while it runs (unless every executor is busier), so that if it
+      kills that one too it takes no other request with it; the caller then
+      gets `:executor_crashed` naming the signal or exit status of both
+      deaths;
     * the other requests in flight on it (bystanders) are retried without
-      using up that retry (a request is sent 4 times at most in all).
+      using up that retry (a request is sent 8 times at most in all).
+
+  `status/1` counts the retries.
 
   The deadline (`:timeout`) covers the whole request, retries and waiting for
   an executor included. When it passes while the request is computing, its
@@ -67,7 +72,13 @@ defmodule PelemayBackend.Pool do
   alias PelemayBackend.Pool.Manager
 
   @default_timeout 60_000
-  @max_attempts 4
+  # Attempts of one request in all, bystander retries included: a request
+  # that keeps landing on executors that die under others still ends.
+  @max_attempts 8
+  # The in-flight weight of a suspect's retry: no other request is sent to
+  # its executor while any executor with a smaller count is ready.
+  @isolation_weight 1_000
+  @isolation_poll_ms 2
   @executor_keys [:executor_path, :executor_args, :memory_budget, :threads, :ready_timeout]
   @manager_keys [:max_crashes, :crash_period, :restart_backoff, :probe_backoff]
 
@@ -156,9 +167,10 @@ defmodule PelemayBackend.Pool do
     * `:retries` - how many times a request that crashed its executor is
       retried (default 1)
     * `:fault` - a `FaultRequest` map (e.g. `%{kind: :SEGFAULT, when:
-      :DURING_NEXT_RUN}`) sent to the executor before each attempt: for
-      fault-tolerance tests, with executors started with
-      `executor_args: ["--enable-fault-injection"]`
+      :DURING_NEXT_RUN}`) that the request carries on every attempt and that
+      fires inside that request's run alone (`RunRequest.fault`), a
+      *poisoned* request: for fault-tolerance tests, with executors started
+      with `executor_args: ["--enable-fault-injection"]`
   """
   @spec run(pool(), map(), [map()], keyword()) :: {:ok, [map()]} | {:error, Error.t()}
   def run(pool, program, inputs, opts \\ []) do
@@ -171,10 +183,10 @@ defmodule PelemayBackend.Pool do
     timeout = Executor.timeout_option(opts, @default_timeout)
     retries = Keyword.get(opts, :retries, 1)
 
-    with {:ok, body} <-
-           Executor.encode_request({:run, %{source: {:program, program}, inputs: inputs}}),
-         {:ok, fault} <- Executor.encode_fault(Keyword.get(opts, :fault)) do
-      meta = Executor.meta(:run, timeout, fault, true)
+    run = {:run, %{source: {:program, program}, inputs: inputs}}
+
+    with {:ok, body} <- Executor.encode_request(Executor.with_fault(run, Keyword.get(opts, :fault))) do
+      meta = Executor.meta(:run, timeout, 1)
 
       request = %Request{
         pool: pool,
@@ -215,7 +227,8 @@ defmodule PelemayBackend.Pool do
   end
 
   defp retry(request, info) do
-    crashes = if info[:blamed], do: [info | request.crashes], else: request.crashes
+    blamed? = info[:blamed] == true
+    crashes = if blamed?, do: [info | request.crashes], else: request.crashes
     dead = request.ticket.pid
 
     cond do
@@ -223,21 +236,48 @@ defmodule PelemayBackend.Pool do
         {:error, Error.crashed(crashes)}
 
       request.attempts >= @max_attempts ->
-        {:error, Error.crashed([info | crashes])}
+        {:error, Error.crashed(if blamed?, do: crashes, else: [info | crashes])}
 
       Executor.now() >= request.deadline ->
         {:error, Error.timeout(request.timeout, nil, false)}
 
       true ->
-        case checkout(request.pool, [dead], request.deadline, request.timeout) do
+        # A suspect (it was computing when its executor died) is retried
+        # alone on an idle executor that takes nothing else while it runs:
+        # should it crash that one too, no other request goes down with it.
+        {checkout, weight} =
+          if crashes != [],
+            do: {&checkout_isolated/4, @isolation_weight},
+            else: {&checkout/4, 1}
+
+        case checkout.(request.pool, [dead], request.deadline, request.timeout) do
           {:ok, pid} ->
-            ticket = Executor.submit_encoded(pid, request.body, request.meta)
-            await(%{request | ticket: ticket, crashes: crashes, attempts: request.attempts + 1})
+            count_retry(request)
+            meta = %{request.meta | weight: weight}
+            ticket = Executor.submit_encoded(pid, request.body, meta)
+
+            await(%{
+              request
+              | ticket: ticket,
+                meta: meta,
+                crashes: crashes,
+                attempts: request.attempts + 1
+            })
 
           {:error, _} = error ->
             error
         end
     end
+  end
+
+  defp count_retry(%Request{pool: pool, attempts: attempts}) do
+    :ets.update_counter(pool, {:counter, :retries}, 1, {{:counter, :retries}, 0})
+
+    if attempts == 1,
+      do: :ets.update_counter(pool, {:counter, :retried_requests}, 1, {{:counter, :retried_requests}, 0})
+  rescue
+    # The pool's table is gone (the pool stopped): nothing to count in.
+    ArgumentError -> :ok
   end
 
   ## Picking an executor
@@ -260,6 +300,59 @@ defmodule PelemayBackend.Pool do
     ArgumentError -> {:error, not_running(pool)}
   end
 
+  # An idle ready executor (nothing in flight), its count raised by the
+  # isolation weight; waits for one (polling, until the deadline) when every
+  # executor is busy.
+  defp checkout_isolated(pool, exclude, deadline, timeout) do
+    case pick_idle(pool, exclude) do
+      {:ok, pid} ->
+        {:ok, pid}
+
+      :none ->
+        cond do
+          match?([{:status, :unavailable, _}], :ets.lookup(pool, :status)) ->
+            [{:status, :unavailable, message}] = :ets.lookup(pool, :status)
+            {:error, Error.unavailable(message)}
+
+          Executor.now() >= deadline ->
+            {:error, no_executor_timeout(timeout)}
+
+          true ->
+            Process.sleep(@isolation_poll_ms)
+            checkout_isolated(pool, exclude, deadline, timeout)
+        end
+    end
+  rescue
+    ArgumentError -> {:error, not_running(pool)}
+  end
+
+  defp pick_idle(pool, exclude) do
+    idle =
+      pool
+      |> :ets.select([{{{:exec, :"$1"}, :_, 0}, [], [:"$1"]}])
+      |> Enum.reject(&(&1 in exclude))
+
+    case idle do
+      [] ->
+        :none
+
+      [pid | _] ->
+        try do
+          case :ets.update_counter(pool, {:exec, pid}, {3, @isolation_weight}) do
+            @isolation_weight ->
+              {:ok, pid}
+
+            _ ->
+              # Another request got there first: give it back, look again.
+              :ets.update_counter(pool, {:exec, pid}, {3, -@isolation_weight, 0, 0})
+              pick_idle(pool, [pid | exclude])
+          end
+        rescue
+          ArgumentError -> pick_idle(pool, [pid | exclude])
+        end
+    end
+  end
+
   defp pick(pool, exclude) do
     candidates =
       pool
@@ -274,8 +367,16 @@ defmodule PelemayBackend.Pool do
         {pid, _} = Enum.min_by(candidates, &elem(&1, 1))
 
         try do
-          :ets.update_counter(pool, {:exec, pid}, {3, 1})
-          {:ok, pid}
+          n = :ets.update_counter(pool, {:exec, pid}, {3, 1})
+
+          if n > @isolation_weight and length(candidates) > 1 do
+            # A suspect's retry took it between the look and the bump: it is
+            # to run alone, so give the slot back and pick among the others.
+            :ets.update_counter(pool, {:exec, pid}, {3, -1, 0, 0})
+            pick(pool, [pid | exclude])
+          else
+            {:ok, pid}
+          end
         rescue
           # It left the pool just now.
           ArgumentError -> pick(pool, [pid | exclude])
@@ -316,7 +417,10 @@ defmodule PelemayBackend.Pool do
 
   @doc """
   The pool's state: `%{status: :ok | :unavailable, message: nil | String.t(),
-  size:, ready:, starting:, restarts_pending:, recent_crashes:, last_death:}`.
+  size:, ready:, starting:, restarts_pending:, recent_crashes:, last_death:,
+  retries:, retried_requests:}` (`retries`: attempts sent again after an
+  executor died under them, since the pool started; `retried_requests`: the
+  requests that needed at least one).
   """
   @spec status(pool(), timeout()) :: {:ok, map()} | {:error, Error.t()}
   def status(pool \\ __MODULE__, timeout \\ 5_000) do
@@ -326,14 +430,22 @@ defmodule PelemayBackend.Pool do
   end
 
   @doc """
-  The ready executors: `[%{pid: pid, os_pid: integer, in_flight: integer}]`,
-  sorted by OS pid.
+  The ready executors: `[%{pid: pid, os_pid: integer, in_flight: integer,
+  isolating: boolean}]`, sorted by OS pid (`isolating`: it is running a
+  suspect's retry and takes no other request while another is free).
   """
   @spec executors(pool()) :: [map()]
   def executors(pool \\ __MODULE__) do
     pool
     |> :ets.select([{{{:exec, :"$1"}, :"$2", :"$3"}, [], [{{:"$1", :"$2", :"$3"}}]}])
-    |> Enum.map(fn {pid, os_pid, n} -> %{pid: pid, os_pid: os_pid, in_flight: n} end)
+    |> Enum.map(fn {pid, os_pid, n} ->
+      %{
+        pid: pid,
+        os_pid: os_pid,
+        in_flight: div(n, @isolation_weight) + rem(n, @isolation_weight),
+        isolating: n >= @isolation_weight
+      }
+    end)
     |> Enum.sort_by(& &1.os_pid)
   rescue
     ArgumentError -> []

@@ -7,17 +7,28 @@ defmodule Mix.Tasks.Pelemay.Latency do
   frame sent through a `{:packet, 4}` port to `cat`, which echoes it back
   unchanged (one port write, one read, no work).
 
-      mix pelemay.latency [--calls 5000] [--pool-size 1]
+      mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20]
 
-  Prints p50 and p99 of both and the ratios against the targets of the port
-  layer (p50 within 1.5x of the floor, p99 within 3x). Calls are sequential
-  from one process, so this is latency, not throughput.
+  Two more paths show where the time goes: the same frame written straight
+  to an executor's port (no Elixir layer: the executor's own cost over
+  `cat`), and `PelemayBackend.Executor.run/4` (encoding, the executor
+  process, decoding, without the pool).
+
+  The paths take turns in blocks (`--blocks`, each `calls / blocks`
+  sequential calls of one path), so that each is measured in its own steady
+  state and all of them across the same stretch of time: on a virtual
+  machine the wake-up latency of a pipe drifts by tens of microseconds over
+  seconds, and a path that runs right after another one finds the CPUs
+  already awake. Prints p50 and p99 of every path and the pool's ratios
+  against the targets of the port layer (p50 within 1.5x of the floor, p99
+  within 3x). Calls are sequential from one process: latency, not
+  throughput.
   """
   use Mix.Task
 
   alias PelemayBackend.Pool
 
-  @switches [calls: :integer, pool_size: :integer]
+  @switches [calls: :integer, pool_size: :integer, blocks: :integer]
 
   @impl Mix.Task
   def run(argv) do
@@ -25,6 +36,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
     if invalid != [], do: Mix.raise("invalid options: #{inspect(invalid)}")
     calls = Keyword.get(opts, :calls, 5000)
     size = Keyword.get(opts, :pool_size, 1)
+    blocks = Keyword.get(opts, :blocks, 20)
     Mix.Task.run("app.config")
     Application.put_env(:pelemay_backend, :start_pool, false)
     {:ok, _} = Application.ensure_all_started(:pelemay_backend)
@@ -52,41 +64,88 @@ defmodule Mix.Tasks.Pelemay.Latency do
       |> IO.iodata_to_binary()
 
     cat = System.find_executable("cat") || Mix.raise("cat not found")
-    port = Port.open({:spawn_executable, cat}, [:binary, {:packet, 4}])
+    echo = Port.open({:spawn_executable, cat}, [:binary, {:packet, 4}])
 
-    warmup = div(calls, 10)
-    # Interleave the two so both see the same machine state.
-    {pool_us, echo_us} =
-      Enum.reduce(1..(calls + warmup), {[], []}, fn i, {ps, es} ->
-        t0 = System.monotonic_time(:nanosecond)
+    raw =
+      Port.open({:spawn_executable, PelemayBackend.Native.executor_path()}, [
+        :binary,
+        {:packet, 4},
+        args: ["--threads=1"]
+      ])
 
-        {:ok, [%{payload: {:data, <<2.0::float-32-little>>}}]} =
-          PelemayBackend.run(program, [one, one], pool: pool)
+    {:ok, executor} = PelemayBackend.Executor.start_link(threads: 1)
+    {:ok, _} = PelemayBackend.Executor.ping(executor)
 
-        t1 = System.monotonic_time(:nanosecond)
+    port_round_trip = fn port ->
+      fn ->
         true = Port.command(port, frame)
 
         receive do
-          {^port, {:data, ^frame}} -> :ok
+          {^port, {:data, _}} -> :ok
         after
-          5_000 -> Mix.raise("echo port did not answer")
+          5_000 -> Mix.raise("a port did not answer")
         end
+      end
+    end
 
-        t2 = System.monotonic_time(:nanosecond)
-        if i > warmup, do: {[(t1 - t0) / 1000 | ps], [(t2 - t1) / 1000 | es]}, else: {ps, es}
+    paths = [
+      pool: fn ->
+        {:ok, [%{payload: {:data, <<2.0::float-32-little>>}}]} =
+          PelemayBackend.run(program, [one, one], pool: pool)
+      end,
+      executor: fn ->
+        {:ok, %{outputs: [%{payload: {:data, <<2.0::float-32-little>>}}]}} =
+          PelemayBackend.Executor.run(executor, program, [one, one])
+      end,
+      raw_port: port_round_trip.(raw),
+      echo: port_round_trip.(echo)
+    ]
+
+    per_block = max(div(calls, blocks), 1)
+    # One warm-up block of each, not counted.
+    Enum.each(paths, fn {_, f} -> time_block(f, per_block) end)
+
+    samples =
+      Enum.reduce(1..blocks, Map.new(paths, fn {k, _} -> {k, []} end), fn _, acc ->
+        Enum.reduce(paths, acc, fn {k, f}, acc -> Map.update!(acc, k, &(time_block(f, per_block) ++ &1)) end)
       end)
 
-    Port.close(port)
-    {p50, p99} = percentiles(pool_us)
-    {e50, e99} = percentiles(echo_us)
+    Port.close(echo)
+    Port.close(raw)
+    GenServer.stop(executor)
+    stats = Map.new(samples, fn {k, v} -> {k, percentiles(v)} end)
+    {p50, p99} = stats.pool
+    {e50, e99} = stats.echo
+
+    rows =
+      Enum.map_join(
+        [
+          pool: "pool (PelemayBackend.run)",
+          executor: "Executor.run (no pool)",
+          raw_port: "executor port, raw frame",
+          echo: "echo port (cat): floor"
+        ],
+        "\n",
+        fn {k, label} ->
+          {a, b} = stats[k]
+          "  #{String.pad_trailing(label, 27)}#{fmt(a)} #{fmt(b)} #{fmt(a / e50)}x #{fmt(b / e99)}x"
+        end
+      )
 
     Mix.shell().info("""
-    round trip of a one-element f32 add, #{calls} sequential calls (after #{warmup} warm-up), pool of #{size}
-                           p50 (us)   p99 (us)
-      pool (executor)   #{fmt(p50)} #{fmt(p99)}
-      echo port (cat)   #{fmt(e50)} #{fmt(e99)}
-      ratio             #{fmt(p50 / e50)}x #{fmt(p99 / e99)}x   targets: p50 <= 1.5x #{verdict(p50 / e50 <= 1.5)}, p99 <= 3x #{verdict(p99 / e99 <= 3.0)}
+    round trip of a one-element f32 add, #{per_block * blocks} sequential calls per path in #{blocks} alternating blocks, pool of #{size}
+                                   p50 (us)   p99 (us)  p50/floor  p99/floor
+    #{rows}
+      pool vs floor: p50 #{fmt(p50 / e50)}x (target <= 1.5x: #{verdict(p50 / e50 <= 1.5)}), p99 #{fmt(p99 / e99)}x (target <= 3x: #{verdict(p99 / e99 <= 3.0)})
     """)
+  end
+
+  defp time_block(fun, n) do
+    for _ <- 1..n do
+      t0 = System.monotonic_time(:nanosecond)
+      fun.()
+      (System.monotonic_time(:nanosecond) - t0) / 1000
+    end
   end
 
   defp percentiles(samples) do

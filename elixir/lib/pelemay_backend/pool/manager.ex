@@ -56,6 +56,8 @@ defmodule PelemayBackend.Pool.Manager do
       ])
 
     :ets.insert(table, {:status, :ok, nil})
+    # Counters bumped by the requests themselves (PelemayBackend.Pool.retry/2).
+    :ets.insert(table, [{{:counter, :retries}, 0}, {{:counter, :retried_requests}, 0}])
     opts = Keyword.merge(@defaults, opts)
 
     state = %{
@@ -116,7 +118,9 @@ defmodule PelemayBackend.Pool.Manager do
       starting: map_size(state.executors) - ready,
       restarts_pending: state.pending,
       recent_crashes: length(prune(state.crashes, state.crash_period)),
-      last_death: state.last_death
+      last_death: state.last_death,
+      retries: counter(state.table, :retries),
+      retried_requests: counter(state.table, :retried_requests)
     }
 
     {:reply, status, state}
@@ -348,5 +352,12 @@ defmodule PelemayBackend.Pool.Manager do
     end)
 
     %{state | waiters: %{}}
+  end
+
+  defp counter(table, name) do
+    case :ets.lookup(table, {:counter, name}) do
+      [{_, n}] -> n
+      [] -> 0
+    end
   end
 end

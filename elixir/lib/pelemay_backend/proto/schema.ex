@@ -141,7 +141,8 @@ defmodule PelemayBackend.Proto.Schema do
          {1, :program, {:message, :Program}, {:oneof, :source}},
          {2, :program_id, :uint64, {:oneof, :source}},
          {3, :inputs, {:message, :Tensor}, :repeated},
-         {4, :timeout_ms, :uint64, :singular}
+         {4, :timeout_ms, :uint64, :singular},
+         {5, :fault, {:message, :FaultRequest}, :singular}
        ]},
       {:CompileRequest, [{1, :program, {:message, :Program}, :singular}]},
       {:ReleaseRequest, [{1, :program_id, :uint64, :singular}]},

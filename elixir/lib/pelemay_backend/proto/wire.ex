@@ -154,26 +154,20 @@ defmodule PelemayBackend.Proto.Wire do
   defp encode_message(_schema, message, other, path),
     do: fail({:expected_map, message.name, other}, path)
 
+  # Unknown keys and malformed oneof values are errors. The common case (all
+  # keys known) costs one `Map.drop/2`, done in C, instead of a walk over
+  # the map: this runs for every message of every request.
   defp check_keys(message, map, path) do
-    Enum.each(map, fn {key, value} ->
-      cond do
-        not MapSet.member?(message.keys, key) ->
-          fail({:unknown_field, key}, path)
+    case Map.drop(map, message.key_list) do
+      empty when map_size(empty) == 0 -> :ok
+      unknown -> fail({:unknown_field, unknown |> Map.keys() |> Enum.min()}, path)
+    end
 
-        Map.has_key?(message.oneofs, key) ->
-          case value do
-            nil ->
-              :ok
-
-            {member, _} when is_atom(member) ->
-              member in message.oneofs[key] || fail({:not_in_oneof, member}, [key | path])
-
-            other ->
-              fail({:invalid_oneof_value, other}, [key | path])
-          end
-
-        true ->
-          :ok
+    Enum.each(message.oneofs, fn {oneof, members} ->
+      case Map.get(map, oneof) do
+        nil -> :ok
+        {member, _} when is_atom(member) -> member in members || fail({:not_in_oneof, member}, [oneof | path])
+        other -> fail({:invalid_oneof_value, other}, [oneof | path])
       end
     end)
   end

@@ -90,6 +90,7 @@ defmodule PelemayBackend.Proto.Schema.Compiler do
       by_number: Map.new(fields, &{&1.number, &1}),
       by_name: Map.new(fields, &{&1.name, &1}),
       keys: MapSet.new(keys),
+      key_list: keys,
       oneofs: oneofs,
       defaults: Map.new(fields, &{&1.key, default(&1, enums)})
     }
