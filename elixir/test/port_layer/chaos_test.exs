@@ -26,11 +26,10 @@ defmodule PelemayBackend.PortLayer.ChaosTest do
     assert stats.requests == 300
     assert stats.wrong == [], report
     assert stats.late == 0, report
-    # A request can be the victim of two armed DURING_NEXT_RUN faults in a
-    # row (its executor dies under it, then the one it is retried on): the
-    # pool then answers :executor_crashed naming both deaths. Nothing else.
-    assert Map.keys(stats.errors_collateral) -- [:executor_crashed] == [], report
-    assert Map.get(stats.errors_collateral, :executor_crashed, 0) <= 3, report
+    # Faults ride on the poisoned requests themselves and a suspect is
+    # retried alone, so a request that carries no fault always gets its
+    # result: any error on one fails the test.
+    assert stats.errors_collateral == %{}, report
     assert stats.pool_alive, report
     assert stats.health_ok == 20, report
     assert Enum.sum(Map.values(stats.faults)) > 0, report
