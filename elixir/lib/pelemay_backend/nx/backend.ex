@@ -1,0 +1,683 @@
+defmodule PelemayBackend.Backend do
+  @moduledoc """
+  An `Nx.Backend` whose numerical work runs in the isolated executor.
+
+      Nx.default_backend(PelemayBackend.Backend)
+      Nx.add(Nx.tensor([1, 2]), 10)
+      #=> #Nx.Tensor<s64[2] PelemayBackend.Backend [11, 12]>
+
+  A tensor's data is a BEAM binary (garbage collected, and it survives an
+  executor crash). Each native callback becomes a small program for the
+  executor (`PelemayBackend.Program`), run through the default pool
+  (`PelemayBackend.run/3`), which retries it on another executor if the one
+  running it dies. Errors the executor reports are raised as
+  `PelemayBackend.Error`; invalid arguments Nx catches itself keep Nx's own
+  errors.
+
+  ## Native and fallback
+
+  The callbacks in `native_callbacks/0` run in the executor. The others are
+  computed by `Nx.BinaryBackend` (the tensors are handed over as binaries and
+  the result brought back) until the executor has their ops; they are listed
+  by `fallback_callbacks/0`, and `docs/ops.md` gives the table. This is
+  work in progress: the goal is a fallback list of only the callbacks that
+  take an Elixir function (`reduce`, `window_reduce`, `map`).
+
+  Programs are sent inline with each call; compiling each op signature once
+  and running it by id is not done yet.
+  """
+
+  @behaviour Nx.Backend
+
+  alias PelemayBackend.{Program, Types}
+
+  defstruct [:data]
+
+  @type t :: %__MODULE__{data: binary()}
+
+  ## Which callbacks are native
+
+  # Elementwise binary callbacks with an executor op of the same name, and
+  # the type the operands are computed in: :out (the result type) or
+  # :merged (the operands' Nx.Type.merge, for comparisons and logical ops,
+  # whose result is u8).
+  @binary_ops [
+    add: :out,
+    subtract: :out,
+    multiply: :out,
+    pow: :out,
+    remainder: :out,
+    divide: :out,
+    atan2: :out,
+    min: :out,
+    max: :out,
+    quotient: :out,
+    bitwise_and: :out,
+    bitwise_or: :out,
+    bitwise_xor: :out,
+    equal: :merged,
+    not_equal: :merged,
+    greater: :merged,
+    less: :merged,
+    greater_equal: :merged,
+    less_equal: :merged,
+    logical_and: :merged,
+    logical_or: :merged,
+    logical_xor: :merged
+  ]
+
+  # Elementwise unary callbacks with an executor op of the same name; the
+  # operand is first converted to the result type (abs keeps a complex
+  # operand, whose modulus is real).
+  @unary_ops [
+    :negate,
+    :abs,
+    :sign,
+    :exp,
+    :expm1,
+    :log,
+    :log1p,
+    :sqrt,
+    :rsqrt,
+    :tanh,
+    :sigmoid,
+    :sin,
+    :cos,
+    :erf,
+    :floor,
+    :ceil,
+    :round,
+    :bitwise_not
+  ]
+
+  @reductions [:sum, :product, :reduce_max, :reduce_min]
+
+  @other_native [
+    :init,
+    :constant,
+    :from_binary,
+    :eye,
+    :iota,
+    :backend_deallocate,
+    :backend_copy,
+    :backend_transfer,
+    :to_batched,
+    :to_binary,
+    :inspect,
+    :as_type,
+    :reshape,
+    :squeeze,
+    :broadcast,
+    :transpose,
+    :pad,
+    :dot,
+    :clip,
+    :slice,
+    :concatenate,
+    :select,
+    :all,
+    :any,
+    :argmax,
+    :argmin,
+    :logical_not,
+    :is_nan
+  ]
+
+  @doc "The `Nx.Backend` callbacks this backend runs in the executor."
+  def native_callbacks,
+    do: Enum.sort(Keyword.keys(@binary_ops) ++ @unary_ops ++ @reductions ++ @other_native)
+
+  # Callbacks computed by Nx.BinaryBackend for now, with their arity.
+  @fallbacks [
+    bitcast: 2,
+    reverse: 3,
+    put_slice: 4,
+    take: 4,
+    take_along_axis: 4,
+    gather: 4,
+    conv: 4,
+    reduce: 5,
+    window_reduce: 6,
+    window_sum: 4,
+    window_product: 4,
+    window_max: 4,
+    window_min: 4,
+    map: 4,
+    sort: 3,
+    argsort: 3,
+    window_scatter_max: 6,
+    window_scatter_min: 6,
+    indexed_add: 5,
+    indexed_put: 5,
+    lu: 3,
+    triangular_solve: 4,
+    svd: 3,
+    fft: 3,
+    ifft: 3,
+    left_shift: 3,
+    right_shift: 3,
+    tan: 2,
+    acos: 2,
+    asin: 2,
+    atan: 2,
+    cosh: 2,
+    sinh: 2,
+    acosh: 2,
+    asinh: 2,
+    atanh: 2,
+    erfc: 2,
+    erf_inv: 2,
+    cbrt: 2,
+    conjugate: 2,
+    count_leading_zeros: 2,
+    population_count: 2,
+    real: 2,
+    imag: 2,
+    is_infinity: 2
+  ]
+
+  @doc "The `Nx.Backend` callbacks computed by `Nx.BinaryBackend` for now."
+  def fallback_callbacks, do: @fallbacks |> Keyword.keys() |> Enum.sort()
+
+  # Optional callbacks this module does not define: Nx runs its default
+  # implementation, composed of the callbacks above (so each step is native
+  # or a fallback as listed there).
+  @nx_defaults [
+    :all_close,
+    :cholesky,
+    :cumulative_max,
+    :cumulative_min,
+    :cumulative_product,
+    :cumulative_sum,
+    :determinant,
+    :eigh,
+    :fft2,
+    :ifft2,
+    :phase,
+    :qr,
+    :solve,
+    :top_k
+  ]
+
+  @doc "Optional `Nx.Backend` callbacks left to Nx's default implementation."
+  def nx_default_callbacks, do: @nx_defaults
+
+  ## Creation and conversion
+
+  @impl true
+  def init(opts), do: opts
+
+  @impl true
+  def from_binary(out, binary, _opts), do: put(out, binary)
+
+  @impl true
+  def constant(%{type: {:c, _}} = out, value, opts), do: via_binary(:constant, [out, value, opts])
+
+  def constant(%{type: type, shape: shape} = out, value, _opts) do
+    literal =
+      case value do
+        v when is_integer(v) and elem(type, 0) in [:s, :u] -> %{ints: [v]}
+        v when is_integer(v) -> %{floats: [v * 1.0]}
+        v when is_float(v) and elem(type, 0) in [:s, :u] -> %{ints: [trunc(v)]}
+        v when is_float(v) -> %{floats: [v]}
+        atom when atom in [:infinity, :neg_infinity, :nan] -> %{floats: [atom]}
+        %Complex{} = c -> throw({:fallback, c})
+      end
+
+    value_tensor = %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, literal}}
+
+    native(out, [], fn p, [] ->
+      {p, v} = Program.op(p, "constant", [], type, dims(shape), value: value_tensor)
+      {p, [v]}
+    end)
+  catch
+    {:fallback, _} -> via_binary(:constant, [out, value, []])
+  end
+
+  @impl true
+  def eye(%{type: type, shape: shape} = out, _opts) do
+    rank = tuple_size(shape)
+
+    native(out, [], fn p, [] ->
+      ds = dims(shape)
+      {p, rows} = Program.op(p, "iota", [], {:s, 64}, ds, axis: rank - 2)
+      {p, cols} = Program.op(p, "iota", [], {:s, 64}, ds, axis: rank - 1)
+      {p, eq} = Program.op(p, "equal", [rows, cols], {:u, 8}, ds)
+      {p, v} = Program.convert(p, eq, type)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def iota(%{type: type, shape: shape} = out, axis, _opts) do
+    native(out, [], fn p, [] ->
+      attrs = if axis, do: [axis: axis], else: []
+      {p, v} = Program.op(p, "iota", [], iota_type(type), dims(shape), attrs)
+      {p, v} = Program.convert(p, v, type)
+      {p, [v]}
+    end)
+  end
+
+  # iota counts in a real type; complex results are converted afterwards.
+  defp iota_type({:c, 64}), do: {:f, 32}
+  defp iota_type({:c, 128}), do: {:f, 64}
+  defp iota_type(type), do: type
+
+  @impl true
+  def to_binary(%{type: {_, bits}} = t, limit) do
+    data = data(t)
+    bytes = limit * div(bits, 8)
+    if byte_size(data) <= bytes, do: data, else: binary_part(data, 0, bytes)
+  end
+
+  @impl true
+  def backend_deallocate(_tensor), do: :ok
+
+  @impl true
+  def backend_copy(tensor, backend, opts), do: backend_transfer(tensor, backend, opts)
+
+  @impl true
+  def backend_transfer(tensor, __MODULE__, _opts), do: tensor
+  def backend_transfer(tensor, Nx.Tensor, _opts), do: tensor
+  def backend_transfer(tensor, backend, opts), do: backend.from_binary(tensor, data(tensor), opts)
+
+  @impl true
+  def inspect(%{type: {_, bits}} = tensor, inspect_opts) do
+    data =
+      case inspect_opts.limit do
+        :infinity ->
+          data(tensor)
+
+        limit ->
+          to_binary(tensor, min(limit + 1, Nx.size(tensor)))
+          |> then(&binary_part(&1, 0, min(byte_size(&1), (limit + 1) * div(bits, 8))))
+      end
+
+    Nx.Backend.inspect(tensor, data, inspect_opts)
+  end
+
+  @impl true
+  def to_batched(out, %{type: {_, bits}} = tensor, opts) do
+    leftover = opts[:leftover]
+    batch_size = elem(out.shape, 0)
+    per_batch = div(Nx.size(out) * bits, 8)
+    data = data(tensor)
+    total = byte_size(data)
+
+    # As Nx.BinaryBackend: whole batches, the leftover repeated from the start or dropped.
+    data =
+      case rem(total, per_batch) do
+        0 -> data
+        r when leftover == :repeat -> data <> binary_part(data, 0, per_batch - r)
+        r -> binary_part(data, 0, total - r)
+      end
+
+    _ = batch_size
+    for <<batch::binary-size(per_batch) <- data>>, do: put(out, batch)
+  end
+
+  ## Shape-only callbacks: same bytes, new shape
+
+  @impl true
+  def reshape(out, tensor), do: put(out, data(tensor))
+
+  @impl true
+  def squeeze(out, tensor, _axes), do: put(out, data(tensor))
+
+  ## Elementwise
+
+  for {name, operand_type} <- @binary_ops do
+    @impl true
+    def unquote(name)(out, left, right) do
+      binary_op(unquote(Atom.to_string(name)), unquote(operand_type), out, left, right)
+    end
+  end
+
+  defp binary_op(op, operand_type, %{type: out_type, shape: shape} = out, left, right) do
+    type = if operand_type == :out, do: out_type, else: Types.merge(left.type, right.type)
+
+    if PelemayBackend.OpCatalogue.accepts?(op, type) do
+      native(out, [left, right], fn p, [a, b] ->
+        {p, a} = coerce(p, a, type, shape)
+        {p, b} = coerce(p, b, type, shape)
+        {p, v} = Program.op(p, op, [a, b], out_type, dims(shape))
+        {p, [v]}
+      end)
+    else
+      via_binary(String.to_atom(op), [out, left, right])
+    end
+  end
+
+  # Converted to `type`, broadcast to `shape`.
+  defp coerce(p, v, type, shape) do
+    {p, v} = Program.convert(p, v, type)
+    Program.broadcast_to(p, v, dims(shape))
+  end
+
+  for name <- @unary_ops do
+    @impl true
+    def unquote(name)(out, tensor), do: unary_op(unquote(Atom.to_string(name)), out, tensor)
+  end
+
+  defp unary_op(op, %{type: out_type, shape: shape} = out, tensor) do
+    in_type = if op == "abs", do: tensor.type, else: out_type
+
+    if PelemayBackend.OpCatalogue.accepts?(op, in_type) do
+      native(out, [tensor], fn p, [a] ->
+        {p, a} = Program.convert(p, a, in_type)
+        {p, v} = Program.op(p, op, [a], out_type, dims(shape))
+        {p, [v]}
+      end)
+    else
+      via_binary(String.to_atom(op), [out, tensor])
+    end
+  end
+
+  @impl true
+  def logical_not(%{shape: shape} = out, tensor) do
+    native(out, [tensor], fn p, [a] ->
+      {p, zero} = scalar(p, 0, tensor.type)
+      {p, zero} = Program.broadcast_to(p, zero, dims(shape))
+      {p, v} = Program.op(p, "equal", [a, zero], {:u, 8}, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def is_nan(%{shape: shape} = out, %{type: {k, _}} = tensor) when k in [:f, :bf] do
+    native(out, [tensor], fn p, [a] ->
+      {p, v} = Program.op(p, "not_equal", [a, a], {:u, 8}, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  def is_nan(out, tensor), do: via_binary(:is_nan, [out, tensor])
+
+  @impl true
+  def as_type(%{type: type, shape: shape} = out, tensor) do
+    native(out, [tensor], fn p, [a] ->
+      {p, v} = Program.op(p, "as_type", [a], type, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def select(%{type: type, shape: shape} = out, pred, on_true, on_false) do
+    native(out, [pred, on_true, on_false], fn p, [c, t, f] ->
+      ds = dims(shape)
+      {p, c} = Program.broadcast_to(p, c, ds)
+
+      {p, c} =
+        case pred.type do
+          {:u, 8} ->
+            {p, c}
+
+          ptype ->
+            {p, zero} = scalar(p, 0, ptype)
+            {p, zero} = Program.broadcast_to(p, zero, ds)
+            Program.op(p, "not_equal", [c, zero], {:u, 8}, ds)
+        end
+
+      {p, t} = coerce(p, t, type, shape)
+      {p, f} = coerce(p, f, type, shape)
+      {p, v} = Program.op(p, "select", [c, t, f], type, ds)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def clip(%{type: type, shape: shape} = out, tensor, min, max) do
+    if PelemayBackend.OpCatalogue.accepts?("min", type) do
+      native(out, [tensor, min, max], fn p, [t, lo, hi] ->
+        {p, t} = coerce(p, t, type, shape)
+        {p, lo} = coerce(p, lo, type, shape)
+        {p, hi} = coerce(p, hi, type, shape)
+        {p, v} = Program.op(p, "min", [t, hi], type, dims(shape))
+        {p, v} = Program.op(p, "max", [v, lo], type, dims(shape))
+        {p, [v]}
+      end)
+    else
+      via_binary(:clip, [out, tensor, min, max])
+    end
+  end
+
+  ## Structure
+
+  @impl true
+  def transpose(%{type: type, shape: shape} = out, tensor, axes) do
+    native(out, [tensor], fn p, [a] ->
+      {p, v} = Program.op(p, "transpose", [a], type, dims(shape), permutation: axes)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def broadcast(%{type: type, shape: shape} = out, tensor, _shape, axes) do
+    native(out, [tensor], fn p, [a] ->
+      {p, v} = Program.op(p, "broadcast", [a], type, dims(shape), axes: axes)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def pad(%{type: type, shape: shape} = out, tensor, pad_value, config) do
+    native(out, [tensor, pad_value], fn p, [a, v] ->
+      {p, v} = Program.convert(p, v, type)
+      {p, v} = Program.reshape(p, v, [])
+
+      padding =
+        Enum.map(config, fn {lo, hi, interior} -> %{lo: lo, hi: hi, interior: interior} end)
+
+      {p, r} = Program.op(p, "pad", [a, v], type, dims(shape), padding: padding)
+      {p, [r]}
+    end)
+  end
+
+  @impl true
+  def slice(%{type: type, shape: shape} = out, tensor, start_indices, lengths, strides) do
+    # Nx clamps start indices (which may be tensors) so the slice fits.
+    start =
+      [start_indices, Tuple.to_list(tensor.shape), lengths]
+      |> Enum.zip_with(fn [s, dim, len] -> s |> to_index() |> max(0) |> min(dim - len) end)
+
+    native(out, [tensor], fn p, [a] ->
+      {p, v} = Program.op(p, "slice", [a], type, dims(shape), start: start, strides: strides)
+      {p, [v]}
+    end)
+  end
+
+  defp to_index(i) when is_integer(i), do: i
+  defp to_index(%Nx.Tensor{} = t), do: Nx.to_number(t)
+
+  @impl true
+  def concatenate(%{type: type, shape: shape} = out, tensors, axis) do
+    native(out, tensors, fn p, vs ->
+      {p, vs} =
+        Enum.reduce(vs, {p, []}, fn v, {p, acc} ->
+          {p, v} = Program.convert(p, v, type)
+          {p, [v | acc]}
+        end)
+
+      {p, v} = Program.op(p, "concatenate", Enum.reverse(vs), type, dims(shape), axis: axis)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def dot(%{type: type, shape: shape} = out, left, c1, b1, right, c2, b2) do
+    native(out, [left, right], fn p, [a, b] ->
+      {p, a} = Program.convert(p, a, type)
+      {p, b} = Program.convert(p, b, type)
+
+      {p, v} =
+        Program.op(p, "dot", [a, b], type, dims(shape),
+          lhs_contract: c1,
+          rhs_contract: c2,
+          lhs_batch: b1,
+          rhs_batch: b2
+        )
+
+      {p, [v]}
+    end)
+  end
+
+  ## Reductions
+
+  for name <- @reductions do
+    @impl true
+    def unquote(name)(out, tensor, opts),
+      do: reduce_op(unquote(Atom.to_string(name)), out, tensor, opts)
+  end
+
+  defp reduce_op(op, %{type: type, shape: shape} = out, tensor, opts) do
+    if PelemayBackend.OpCatalogue.accepts?(op, type) do
+      axes = opts[:axes] || Enum.to_list(0..(tuple_size(tensor.shape) - 1)//1)
+
+      native(out, [tensor], fn p, [a] ->
+        {p, a} = Program.convert(p, a, type)
+        attrs = [axes: axes] ++ if(opts[:keep_axes], do: [keep_axes: true], else: [])
+        {p, v} = Program.op(p, op, [a], type, dims(shape), attrs)
+        {p, [v]}
+      end)
+    else
+      via_binary(String.to_atom(op), [out, tensor, opts])
+    end
+  end
+
+  @impl true
+  def all(out, tensor, opts), do: truth_reduce("reduce_min", out, tensor, opts)
+
+  @impl true
+  def any(out, tensor, opts), do: truth_reduce("reduce_max", out, tensor, opts)
+
+  # all/any: reduce (tensor != 0) as u8 with min/max; the identity of an
+  # empty reduction (255 for min) is turned back into 0/1 by a last != 0.
+  defp truth_reduce(op, %{shape: shape} = out, tensor, opts) do
+    axes = opts[:axes] || Enum.to_list(0..(tuple_size(tensor.shape) - 1)//1)
+
+    native(out, [tensor], fn p, [a] ->
+      {_, in_dims} = Program.type(p, a)
+      {p, zero} = scalar(p, 0, tensor.type)
+      {p, zero} = Program.broadcast_to(p, zero, in_dims)
+      {p, nz} = Program.op(p, "not_equal", [a, zero], {:u, 8}, in_dims)
+      attrs = [axes: axes] ++ if(opts[:keep_axes], do: [keep_axes: true], else: [])
+      {p, r} = Program.op(p, op, [nz], {:u, 8}, dims(shape), attrs)
+      {p, z8} = scalar(p, 0, {:u, 8})
+      {p, z8} = Program.broadcast_to(p, z8, dims(shape))
+      {p, v} = Program.op(p, "not_equal", [r, z8], {:u, 8}, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def argmax(out, tensor, opts), do: arg_reduce("argmax", out, tensor, opts)
+
+  @impl true
+  def argmin(out, tensor, opts), do: arg_reduce("argmin", out, tensor, opts)
+
+  defp arg_reduce(op, %{type: type, shape: shape} = out, tensor, opts) do
+    if PelemayBackend.OpCatalogue.accepts?(op, tensor.type) do
+      native(out, [tensor], fn p, [a] ->
+        attrs =
+          if(opts[:axis], do: [axis: opts[:axis]], else: []) ++
+            if(opts[:keep_axis], do: [keep_axes: true], else: []) ++
+            if(opts[:tie_break] == :high, do: [tie_break: :TIE_BREAK_HIGH], else: [])
+
+        {p, v} = Program.op(p, op, [a], {:s, 64}, dims(shape), attrs)
+        {p, v} = Program.convert(p, v, type)
+        {p, [v]}
+      end)
+    else
+      via_binary(String.to_atom(op), [out, tensor, opts])
+    end
+  end
+
+  ## Fallback to Nx.BinaryBackend
+
+  for {name, arity} <- @fallbacks do
+    args = Macro.generate_arguments(arity, __MODULE__)
+
+    @impl true
+    def unquote(name)(unquote_splicing(args)), do: via_binary(unquote(name), unquote(args))
+  end
+
+  # Tensors that Nx.BinaryBackend creates while it computes (the results of
+  # a user function in map/reduce, its own helpers in conv) must be its own:
+  # the default backend is switched for the call.
+  defp via_binary(name, args) do
+    args = Enum.map(args, &to_binary_backend/1)
+    previous = Nx.default_backend(Nx.BinaryBackend)
+
+    try do
+      Nx.BinaryBackend |> apply(name, args) |> from_binary_backend()
+    after
+      Nx.default_backend(previous)
+    end
+  end
+
+  defp to_binary_backend(%Nx.Tensor{data: %__MODULE__{data: data}} = t),
+    do: %{t | data: %Nx.BinaryBackend{state: data}}
+
+  defp to_binary_backend(list) when is_list(list), do: Enum.map(list, &to_binary_backend/1)
+
+  defp to_binary_backend(tuple) when is_tuple(tuple) and tuple_size(tuple) in 2..3 do
+    if Enum.all?(Tuple.to_list(tuple), &match?(%Nx.Tensor{}, &1)),
+      do: tuple |> Tuple.to_list() |> Enum.map(&to_binary_backend/1) |> List.to_tuple(),
+      else: tuple
+  end
+
+  defp to_binary_backend(other), do: other
+
+  defp from_binary_backend(%Nx.Tensor{data: %Nx.BinaryBackend{state: data}} = t),
+    do: %{t | data: %__MODULE__{data: data}}
+
+  defp from_binary_backend(tuple) when is_tuple(tuple),
+    do: tuple |> Tuple.to_list() |> Enum.map(&from_binary_backend/1) |> List.to_tuple()
+
+  defp from_binary_backend(list) when is_list(list), do: Enum.map(list, &from_binary_backend/1)
+  defp from_binary_backend(other), do: other
+
+  ## Plumbing
+
+  defp dims(shape), do: Tuple.to_list(shape)
+
+  defp put(out, data), do: %{out | data: %__MODULE__{data: data}}
+
+  # The bytes of a tensor of any backend.
+  defp data(%Nx.Tensor{data: %__MODULE__{data: data}}), do: data
+  defp data(%Nx.Tensor{data: %Nx.BinaryBackend{state: data}}), do: data
+  defp data(%Nx.Tensor{} = t), do: Nx.to_binary(t)
+
+  defp scalar(p, value, type) do
+    literal = if elem(type, 0) in [:s, :u], do: %{ints: [value]}, else: %{floats: [value * 1.0]}
+
+    Program.op(p, "constant", [], type, [],
+      value: %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, literal}}
+    )
+  end
+
+  # Builds a program over `inputs` (tensors) with `build.(program,
+  # input_values)` returning `{program, output_values}`, runs it, and puts
+  # the results into `out` (a tensor, or a tuple of tensors).
+  defp native(out, inputs, build) do
+    {p, values} =
+      Enum.reduce(inputs, {Program.new(), []}, fn t, {p, vs} ->
+        {p, v} = Program.input(p, t.type, dims(t.shape))
+        {p, [v | vs]}
+      end)
+
+    {p, outputs} = build.(p, Enum.reverse(values))
+    args = Enum.map(inputs, &{&1.type, dims(&1.shape), data(&1)})
+
+    case Program.run(p, outputs, args) do
+      {:ok, [binary]} when not is_tuple(out) ->
+        put(out, binary)
+
+      {:ok, binaries} ->
+        out |> Tuple.to_list() |> Enum.zip_with(binaries, &put/2) |> List.to_tuple()
+
+      {:error, error} ->
+        raise error
+    end
+  end
+end
