@@ -12,6 +12,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "executor/kernels/simd_targets.h"
+#include "executor/sandbox/sandbox.h"
 #include "executor/server/options.h"
 #include "executor/server/port_server.h"
 #include "executor/server/request_handler.h"
@@ -37,6 +38,9 @@ int PrintInfo(const ExecutorOptions& options) {
   std::printf("max frame: %llu bytes\n", static_cast<unsigned long long>(info.max_frame_bytes()));
   std::printf("threads: %u\n", info.threads());
   std::printf("program cache: %llu programs\n", static_cast<unsigned long long>(info.program_cache_capacity()));
+  // `info` itself runs unconfined (it only prints); this says what the port
+  // loop and `run FILE` apply with the same options.
+  std::printf("sandbox: %s\n", options.sandbox ? sandbox::Planned().c_str() : "off (--no-sandbox)");
   std::printf("ops (%d): ", info.ops_size());
   for (int i = 0; i < info.ops_size(); ++i) std::printf("%s%s", i ? " " : "", info.ops(i).c_str());
   std::printf("\n");
@@ -55,6 +59,14 @@ int RunFile(const ExecutorOptions& options) {
     return 2;
   }
   RequestHandler handler(options);
+  // Confined like the port loop (the request is read, the pool is up), so a
+  // request file reproduces what the executor does under the BEAM.
+  if (options.sandbox) {
+    if (Status st = sandbox::Apply(SandboxLimits(options, handler.Info().threads())); !st.ok()) {
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      return kExitSandbox;
+    }
+  }
   std::printf("program: %d input(s), %d instruction(s), %d output(s); SIMD target %s\n",
               request->run().program().inputs_size(), request->run().program().instructions_size(),
               request->run().program().outputs_size(), kernels::ChosenTarget().c_str());
@@ -90,6 +102,8 @@ int main(int argc, char** argv) {
   using namespace pelemay;
   // A peer that went away must surface as a write error, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
+  // Before any thread exists (sandbox.h says why); harmless with --no-sandbox.
+  sandbox::PrepareProcess();
   auto options = ParseOptions(std::vector<std::string>(argv + 1, argv + argc));
   if (!options.ok()) {
     std::fprintf(stderr, "pelemay_executor: %s\n", options.status().message().c_str());

@@ -1,6 +1,13 @@
 #include "executor/server/fault_injection.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <csignal>
@@ -74,6 +81,9 @@ FaultInjector::Reply FaultInjector::Fire(const v1::FaultRequest& fault, Status* 
     case v1::FaultRequest::GARBAGE_REPLY: return Reply::kGarbage;
     case v1::FaultRequest::TRUNCATED_REPLY: return Reply::kTruncatedThenExit;
     case v1::FaultRequest::SLOW: slow_ms_ = fault.delay_ms(); return Reply::kNormal;
+    case v1::FaultRequest::FORBIDDEN_OPEN:
+    case v1::FaultRequest::FORBIDDEN_SOCKET:
+    case v1::FaultRequest::FORBIDDEN_EXEC: *status = TryForbidden(fault.kind()); return Reply::kNormal;
     default: Die(fault);
   }
 }
@@ -90,6 +100,38 @@ void FaultInjector::Die(const v1::FaultRequest& fault) {
     default: break;
   }
   std::abort();  // ABORT, and the fallback should a signal be ignored
+}
+
+// Makes a system call the sandbox forbids (docs/security.md). Sandboxed, the
+// kernel kills the process with SIGSYS inside the call; unconfined, the call
+// succeeds and so does the fault.
+Status FaultInjector::TryForbidden(v1::FaultRequest::Kind kind) {
+  switch (kind) {
+    case v1::FaultRequest::FORBIDDEN_OPEN: {
+      const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Internal() << "injected open(/dev/null) failed: " << std::strerror(errno);
+      ::close(fd);
+      return Status::Ok();
+    }
+    case v1::FaultRequest::FORBIDDEN_SOCKET: {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return Internal() << "injected socket() failed: " << std::strerror(errno);
+      ::close(fd);
+      return Status::Ok();
+    }
+    default: {
+      pid_t pid = -1;
+      char arg0[] = "true";
+      char* argv[] = {arg0, nullptr};
+      char* envp[] = {nullptr};
+      if (const int rc = ::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, envp); rc != 0)
+        return Internal() << "injected posix_spawn(/bin/true) failed: " << std::strerror(rc);
+      int wstatus = 0;
+      if (::waitpid(pid, &wstatus, 0) != pid || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+        return Internal() << "injected /bin/true did not exit cleanly";
+      return Status::Ok();
+    }
+  }
 }
 
 // Allocates the budget in 1 MiB steps and touches every page, as a runaway

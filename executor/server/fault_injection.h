@@ -58,6 +58,7 @@ class FaultInjector {
  private:
   [[noreturn]] static void Die(const v1::FaultRequest& fault);
   Status Allocate();
+  static Status TryForbidden(v1::FaultRequest::Kind kind);
   Reply Fire(const v1::FaultRequest& fault, Status* status);
   Status Check(const v1::FaultRequest& fault) const;
 

@@ -52,6 +52,10 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
       o.enable_fault_injection = true;
       continue;
     }
+    if (a == "--no-sandbox") {
+      o.sandbox = false;
+      continue;
+    }
     const auto eq = a.find('=');
     const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     std::string value;
@@ -137,6 +141,13 @@ OPTIONS
                          lists (e.g. AVX2, SSE4). The
                          environment variable PELEMAY_SIMD_TARGET does the same.
   --repeat N             run FILE: run N times and report the mean time
+  --no-sandbox           do not confine the process (for debugging with gdb
+                         or strace). By default the port loop and `run FILE`
+                         confine themselves after start-up: no new
+                         privileges, no core dumps, rlimits on address space
+                         (from --memory-budget) and open files, and a seccomp
+                         allowlist that kills the process (SIGSYS) on any
+                         other system call. See docs/security.md.
   --enable-fault-injection
                          obey FaultRequest messages (crash, hang, garbage
                          replies...). For fault-tolerance tests only; without

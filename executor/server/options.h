@@ -20,6 +20,7 @@ struct ExecutorOptions {
   std::string simd_target;                            // "" = best
   int64_t repeat = 1;                                 // run FILE: timed repetitions
   bool enable_fault_injection = false;                // obey FaultRequest (tests only)
+  bool sandbox = true;                                // confine the port loop (--no-sandbox: off)
 };
 
 StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args);

@@ -23,6 +23,7 @@
 #include "executor/server/frame_writer.h"
 #include "executor/server/inline_run.h"
 #include "executor/server/request_handler.h"
+#include "executor/sandbox/sandbox.h"
 
 namespace pelemay {
 namespace {
@@ -42,6 +43,8 @@ class PortServer {
         writer_(out_fd),
         signals_(io_, SIGTERM, SIGINT),
         reader_(static_cast<uint64_t>(options.max_frame_bytes)) {}
+
+  unsigned threads() const { return handler_.Info().threads(); }
 
   int Serve() {
     signals_.async_wait([this](const boost::system::error_code& ec, int) {
@@ -341,6 +344,20 @@ class FileRelay {
   std::thread thread_;
 };
 
+}  // namespace
+
+sandbox::Limits SandboxLimits(const ExecutorOptions& options, unsigned pool_threads) {
+  sandbox::Limits l;
+  l.memory_budget_bytes = options.memory_budget_bytes;
+  l.max_frame_bytes = options.max_frame_bytes;
+  // The pool's threads, the I/O and compute threads, the shutdown grace
+  // thread and two file relays.
+  l.threads = pool_threads + 5;
+  return l;
+}
+
+namespace {
+
 bool IsRegularFile(int fd) {
   struct stat st {};
   return ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -361,6 +378,17 @@ int ServePort(const ExecutorOptions& options, int in_fd, int out_fd) {
   int code;
   {
     PortServer server(options, in_fd, out_fd);
+    // Start-up is over: the relays run, the handler's thread pool is up and
+    // /proc/self/status is open (RequestHandler), the epoll instance and the
+    // signal pipe exist (Asio). Anything that must open or map a resource —
+    // the shared-memory arena included — happens before this line.
+    if (options.sandbox) {
+      if (Status st = sandbox::Apply(SandboxLimits(options, server.threads())); !st.ok()) {
+        std::fprintf(stderr, "pelemay_executor: %s\n", st.message().c_str());
+        std::fflush(stderr);
+        ::_exit(kExitSandbox);  // not a return: the relays may be blocked on I/O
+      }
+    }
     code = server.Serve();
   }
   if (out_relay) out_relay->CloseLoopEnd();

@@ -11,6 +11,7 @@
 // compute thread has stopped and pending responses are written.
 #pragma once
 
+#include "executor/sandbox/sandbox.h"
 #include "executor/server/options.h"
 
 namespace pelemay {
@@ -20,9 +21,16 @@ enum PortExit : int {
   kExitOk = 0,           // EOF at a frame boundary, shutdown or SIGTERM
   kExitTruncated = 3,    // input ended inside a frame
   kExitIoError = 4,      // reading or writing failed
+  kExitSandbox = 5,      // the sandbox could not be applied (docs/security.md)
 };
 
 // Serves until exit; returns a PortExit code. in_fd/out_fd are normally 0/1.
+// Unless options.sandbox is false, the process confines itself (sandbox.h)
+// once every descriptor and thread the loop needs exists, before it reads
+// the first request.
 int ServePort(const ExecutorOptions& options, int in_fd, int out_fd);
+
+// The limits the sandbox derives its rlimits from (also used by `run FILE`).
+sandbox::Limits SandboxLimits(const ExecutorOptions& options, unsigned pool_threads);
 
 }  // namespace pelemay

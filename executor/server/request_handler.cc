@@ -1,12 +1,17 @@
 #include "executor/server/request_handler.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
 #include <chrono>
-#include <fstream>
 #include <string>
+#include <string_view>
 
 #include "executor/interp/interpreter.h"
 #include "executor/kernels/simd_targets.h"
 #include "executor/ops/op_catalogue.h"
+#include "executor/sandbox/sandbox.h"
 #include "executor/validate/tensor_payload.h"
 #include "executor/validate/validator.h"
 
@@ -17,12 +22,25 @@
 namespace pelemay {
 
 uint64_t RssAnonBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;  // "kB"
-  }
+#if defined(__linux__)
+  // Opened once, before the sandbox (the RequestHandler constructor calls
+  // this), and re-read with pread: the sandbox forbids opening files.
+  static const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::array<char, 4096> buf{};
+  const ssize_t n = ::pread(fd, buf.data(), buf.size() - 1, 0);
+  if (n <= 0) return 0;
+  const std::string_view text(buf.data(), static_cast<size_t>(n));
+  const size_t at = text.find("\nRssAnon:");
+  if (at == std::string_view::npos) return 0;
+  uint64_t kb = 0;
+  const char* p = text.data() + at + 9;
+  while (p < text.data() + text.size() && (*p == ' ' || *p == '\t')) ++p;
+  for (; p < text.data() + text.size() && *p >= '0' && *p <= '9'; ++p) kb = kb * 10 + static_cast<uint64_t>(*p - '0');
+  return kb * 1024;  // the line reads "RssAnon:\t    1234 kB"
+#else
   return 0;
+#endif
 }
 
 RequestHandler::RequestHandler(const ExecutorOptions& options)
@@ -32,6 +50,7 @@ RequestHandler::RequestHandler(const ExecutorOptions& options)
       faults_(options.enable_fault_injection, options.memory_budget_bytes) {
   limits_.memory_budget_bytes = options.memory_budget_bytes;
   compiled_targets_ = kernels::CompiledTargets();
+  RssAnonBytes();  // opens /proc/self/status while opening is still allowed
 }
 
 bool RequestHandler::IsWork(const v1::Request& r) {
@@ -158,6 +177,7 @@ v1::Info RequestHandler::Info() const {
   info.set_threads(pool_.threads());
   info.set_program_cache_capacity(cache_.capacity());
   for (const auto& op : AllOps()) info.add_ops(std::string(op.name));
+  info.set_sandbox(sandbox::State());
   return info;
 }
 

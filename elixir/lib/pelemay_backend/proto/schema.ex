@@ -62,7 +62,10 @@ defmodule PelemayBackend.Proto.Schema do
          ALLOCATE: 5,
          GARBAGE_REPLY: 6,
          TRUNCATED_REPLY: 7,
-         SLOW: 8
+         SLOW: 8,
+         FORBIDDEN_OPEN: 9,
+         FORBIDDEN_SOCKET: 10,
+         FORBIDDEN_EXEC: 11
        ]},
       {:"FaultRequest.When", [NOW: 0, DURING_NEXT_RUN: 1]},
       {:ErrorCode,
@@ -208,7 +211,8 @@ defmodule PelemayBackend.Proto.Schema do
          {6, :max_frame_bytes, :uint64, :singular},
          {7, :threads, :uint32, :singular},
          {8, :program_cache_capacity, :uint64, :singular},
-         {9, :ops, :string, :repeated}
+         {9, :ops, :string, :repeated},
+         {10, :sandbox, :string, :singular}
        ]},
       {:Pong, []},
       {:FaultAck, []},
