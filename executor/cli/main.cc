@@ -41,6 +41,10 @@ int PrintInfo(const ExecutorOptions& options) {
   // `info` itself runs unconfined (it only prints); this says what the port
   // loop and `run FILE` apply with the same options.
   std::printf("sandbox: %s\n", options.sandbox ? sandbox::Planned().c_str() : "off (--no-sandbox)");
+  if (info.arena_path().empty()) std::printf("arena: none (--arena PATH maps one)\n");
+  else
+    std::printf("arena: %s, %llu bytes mapped\n", info.arena_path().c_str(),
+                static_cast<unsigned long long>(info.arena_bytes()));
   std::printf("ops (%d): ", info.ops_size());
   for (int i = 0; i < info.ops_size(); ++i) std::printf("%s%s", i ? " " : "", info.ops(i).c_str());
   std::printf("\n");
@@ -86,7 +90,7 @@ int RunFile(const ExecutorOptions& options) {
   }
   for (int i = 0; i < resp.run().outputs_size(); ++i) {
     Buffer unused;
-    auto view = TensorPayload(resp.run().outputs(i), unused);
+    auto view = TensorPayload(resp.run().outputs(i), unused, options.arena.get());
     std::printf("output %d: %s\n", i, view.ok() ? FormatTensor(*view).c_str() : "(unreadable)");
   }
   std::printf("compute time: %.3f ms (mean of %lld run(s))\n",
@@ -115,6 +119,15 @@ int main(int argc, char** argv) {
   }
   Status st = options->simd_target.empty() ? kernels::UseTargetFromEnvironment()
                                            : kernels::UseTarget(options->simd_target);
+  if (!st.ok()) {
+    std::fprintf(stderr, "pelemay_executor: %s\n", st.message().c_str());
+    return 2;
+  }
+  // The shared-memory arena is mapped here, at start-up, from the command
+  // line: never later, from a request. The sandbox that ServePort applies
+  // after start-up forbids opening files, and a mapping made now stays valid
+  // under it.
+  st = MapArena(&*options);
   if (!st.ok()) {
     std::fprintf(stderr, "pelemay_executor: %s\n", st.message().c_str());
     return 2;

@@ -105,10 +105,31 @@ StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
   std::vector<std::optional<Buffer>> values(program.instructions.size());
   std::vector<bool> is_output(program.num_values(), false);
   for (uint32_t v : program.outputs) is_output[v] = true;
+  const bool have_slots = !ctx.output_slots.empty();
+  if (have_slots && ctx.output_slots.size() != program.outputs.size())
+    return Internal() << "output slots for " << ctx.output_slots.size() << " outputs, the program has "
+                      << program.outputs.size();
+  // placed[i]: instruction i computes straight into the slot of its first
+  // appearance among the outputs.
+  std::vector<std::span<std::byte>> placed(program.instructions.size());
+  std::vector<bool> has_placement(program.instructions.size(), false);
+  std::vector<bool> first_seen(program.instructions.size(), false);
+  for (size_t j = 0; have_slots && j < program.outputs.size(); ++j) {
+    const uint32_t v = program.outputs[j];
+    if (v < num_inputs || first_seen[v - num_inputs]) continue;
+    first_seen[v - num_inputs] = true;  // only the first appearance's slot is computed into
+    if (ctx.output_slots[j].empty()) continue;
+    if (static_cast<int64_t>(ctx.output_slots[j].size()) != program.type_of(v).bytes)
+      return Internal() << "output slot " << j << " has " << ctx.output_slots[j].size() << " bytes, the output "
+                        << program.type_of(v).bytes;
+    placed[v - num_inputs] = ctx.output_slots[j];
+    has_placement[v - num_inputs] = true;
+  }
 
   auto view = [&](uint32_t v) -> ConstTensorView {
     if (v < num_inputs) return inputs[v];
     const auto& t = program.type_of(v);
+    if (has_placement[v - num_inputs]) return {t.dtype, t.shape, placed[v - num_inputs]};
     return {t.dtype, t.shape, values[v - num_inputs]->bytes()};
   };
 
@@ -121,15 +142,16 @@ StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
     std::vector<ConstTensorView> args;
     args.reserve(ci.operands.size());
     for (uint32_t v : ci.operands) args.push_back(view(v));
-    Buffer result(ci.result.bytes);
-    Status st = Execute(ci, args, TensorView{ci.result.dtype, ci.result.shape, result.bytes()}, ctx.pool);
+    Buffer result = has_placement[i] ? Buffer() : Buffer(ci.result.bytes);
+    const std::span<std::byte> dest = has_placement[i] ? placed[i] : result.bytes();
+    Status st = Execute(ci, args, TensorView{ci.result.dtype, ci.result.shape, dest}, ctx.pool);
     if (!st.ok()) return st.AtInstruction(static_cast<int64_t>(i));
     if (ctx.after_instruction) {
       Status hook = ctx.after_instruction(i);
       if (!hook.ok()) return hook.AtInstruction(static_cast<int64_t>(i));
     }
     const uint32_t self = static_cast<uint32_t>(num_inputs + i);
-    if (program.last_use[self] >= 0 || is_output[self]) values[i] = std::move(result);
+    if (!has_placement[i] && (program.last_use[self] >= 0 || is_output[self])) values[i] = std::move(result);
     // Free intermediates whose last reader was this instruction.
     for (uint32_t v : ci.operands)
       if (v >= num_inputs && program.last_use[v] == static_cast<int64_t>(i) && !is_output[v])
@@ -141,23 +163,41 @@ StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
   // An output listed twice, or an intermediate also returned, is copied so
   // each Output owns or views independently.
   std::vector<bool> moved(program.instructions.size(), false);
-  for (uint32_t v : program.outputs) {
+  for (size_t j = 0; j < program.outputs.size(); ++j) {
+    const uint32_t v = program.outputs[j];
     const auto& t = program.type_of(v);
-    Output o{t.dtype, t.shape, Buffer(), {}};
+    const std::span<std::byte> slot = have_slots ? ctx.output_slots[j] : std::span<std::byte>();
+    Output o{t.dtype, t.shape, Buffer(), {}, false};
+    // Copies `from` into this output's slot if it has one, else into a Buffer.
+    auto copy_out = [&](std::span<const std::byte> from) {
+      if (!slot.empty() && static_cast<int64_t>(slot.size()) == t.bytes) {
+        std::copy(from.begin(), from.end(), slot.begin());
+        o.bytes = slot;
+        o.in_slot = true;
+      } else {
+        o.owned = Buffer(t.bytes);
+        std::copy(from.begin(), from.end(), o.owned.bytes().begin());
+        o.bytes = o.owned.bytes();
+      }
+    };
     if (v < num_inputs) {
-      o.bytes = inputs[v].bytes;
+      if (!slot.empty()) copy_out(inputs[v].bytes);
+      else o.bytes = inputs[v].bytes;
     } else if (!moved[v - num_inputs]) {
-      o.owned = std::move(*values[v - num_inputs]);
       moved[v - num_inputs] = true;
-      o.bytes = o.owned.bytes();
+      if (has_placement[v - num_inputs]) {
+        o.bytes = placed[v - num_inputs];
+        o.in_slot = true;
+      } else {
+        o.owned = std::move(*values[v - num_inputs]);
+        o.bytes = o.owned.bytes();
+      }
     } else {
-      // Duplicate: copy from the earlier output that owns it.
+      // Duplicate: copy from the earlier output that holds it.
       const Output* src = nullptr;
-      for (size_t j = 0; j < outputs.size(); ++j)
-        if (program.outputs[j] == v) src = &outputs[j];
-      o.owned = Buffer(t.bytes);
-      std::copy(src->bytes.begin(), src->bytes.end(), o.owned.bytes().begin());
-      o.bytes = o.owned.bytes();
+      for (size_t k = 0; k < outputs.size(); ++k)
+        if (program.outputs[k] == v) src = &outputs[k];
+      copy_out(src->bytes);
     }
     outputs.push_back(std::move(o));
   }

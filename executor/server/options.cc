@@ -87,6 +87,9 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
       o.program_cache = *v;
     } else if (name == "simd-target") {
       o.simd_target = value;
+    } else if (name == "arena") {
+      if (value.empty()) return InvalidArgument() << "--arena needs a path";
+      o.arena_path = value;
     } else if (name == "repeat") {
       auto v = ParseCount(name, value, 1);
       if (!v.ok()) return v.status();
@@ -108,6 +111,15 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
     }
   }
   return o;
+}
+
+Status MapArena(ExecutorOptions* options) {
+  if (options->arena_path.empty()) return Status::Ok();
+  std::string error;
+  auto arena = shm::Arena::Map(options->arena_path, &error);
+  if (!arena) return InvalidArgument() << error;
+  options->arena = std::move(arena);
+  return Status::Ok();
 }
 
 std::string HelpText() {
@@ -141,6 +153,12 @@ OPTIONS
                          lists (e.g. AVX2, SSE4). The
                          environment variable PELEMAY_SIMD_TARGET does the same.
   --repeat N             run FILE: run N times and report the mean time
+  --arena PATH           map this shared-memory arena at start-up (a file its
+                         owner created and sized, e.g. /dev/shm/pelemay-
+                         arena-<owner pid>-<n>): tensors with an `arena`
+                         payload are read from it in place and outputs may be
+                         written into it (RunRequest.output_arena). See the
+                         arena section of docs/protocol.md.
   --no-sandbox           do not confine the process (for debugging with gdb
                          or strace). By default the port loop and `run FILE`
                          confine themselves after start-up: no new

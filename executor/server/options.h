@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "executor/core/status.h"
+#include "shared_mem/arena.h"
 
 namespace pelemay {
 
@@ -20,11 +22,18 @@ struct ExecutorOptions {
   std::string simd_target;                            // "" = best
   int64_t repeat = 1;                                 // run FILE: timed repetitions
   bool enable_fault_injection = false;                // obey FaultRequest (tests only)
+  std::string arena_path;                             // --arena: the owner's shared-memory arena
+  // The arena at arena_path, mapped by MapArena() at start-up: before the
+  // sandbox, which forbids opening files, is applied. Never mapped lazily.
+  std::shared_ptr<shm::Arena> arena;
   bool sandbox = true;                                // confine the port loop (--no-sandbox: off)
 };
 
 StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args);
 std::string HelpText();
+// Maps options->arena_path (if set) into options->arena. Call once at
+// start-up, before anything confines the process.
+Status MapArena(ExecutorOptions* options);
 // "64M" -> 67108864; accepts K, M, G suffixes (powers of 1024).
 StatusOr<int64_t> ParseBytes(const std::string& text);
 

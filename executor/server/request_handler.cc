@@ -92,6 +92,48 @@ v1::Response RequestHandler::Compile(const v1::Request& request) {
   return resp;
 }
 
+StatusOr<std::vector<std::span<std::byte>>> PlaceOutputs(const v1::RunRequest& run, const CheckedProgram& program,
+                                                         const shm::Arena* arena) {
+  std::vector<std::span<std::byte>> slots;
+  if (!run.has_output_arena()) return slots;
+  if (arena == nullptr)
+    return Unsupported() << "output_arena needs a shared-memory arena, and none is mapped (--arena)";
+  const uint64_t begin = run.output_arena().offset();
+  const uint64_t length = run.output_arena().length();
+  std::string error;
+  if (!arena->Slice(begin, length, kArenaOutputAlignment, &error))
+    return InvalidArgument() << "output_arena: " << error;
+  // No output may land on a live input: the region shares no byte with any
+  // arena input of this run (no op of the catalogue works in place).
+  for (int i = 0; i < run.inputs_size(); ++i) {
+    if (run.inputs(i).payload_case() != v1::Tensor::kArena) continue;
+    const auto& in = run.inputs(i).arena();
+    if (shm::Overlap(begin, length, in.offset(), in.length()))
+      return InvalidArgument() << "output_arena [" << begin << ", +" << length << ") overlaps input " << i
+                               << " at [" << in.offset() << ", +" << in.length() << ")";
+  }
+  // Bump allocation in output order; an output that does not fit (or is
+  // under output_arena_min_bytes, or empty) stays with the executor and goes
+  // back inline. All arithmetic below stays within [begin, begin + length],
+  // which Slice() proved to be inside the arena.
+  const uint64_t end = begin + length;
+  uint64_t cursor = begin;
+  slots.resize(program.outputs.size());
+  for (size_t j = 0; j < program.outputs.size(); ++j) {
+    const uint32_t v = program.outputs[j];
+    const auto bytes = static_cast<uint64_t>(program.type_of(v).bytes);
+    if (bytes == 0 || bytes < run.output_arena_min_bytes()) continue;
+    if (v < program.inputs.size() && run.inputs(static_cast<int>(v)).payload_case() == v1::Tensor::kArena)
+      continue;  // already in the arena: answered with the input's own reference
+    const uint64_t pad = (kArenaOutputAlignment - cursor % kArenaOutputAlignment) % kArenaOutputAlignment;
+    if (pad > end - cursor || bytes > end - cursor - pad) continue;
+    cursor += pad;
+    slots[j] = arena->bytes().subspan(static_cast<size_t>(cursor), static_cast<size_t>(bytes));
+    cursor += bytes;
+  }
+  return slots;
+}
+
 v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<bool>* cancelled,
                                  FaultInjector::Reply* reply) {
   const auto& run = request.run();
@@ -111,19 +153,23 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
     return ErrorResponse(request.id(), InvalidArgument() << "run request names no program");
   }
 
+  const shm::Arena* arena = options_.arena.get();
   std::vector<Buffer> literal_storage(run.inputs_size());
   std::vector<ConstTensorView> inputs;
   for (int i = 0; i < run.inputs_size(); ++i) {
-    auto view = TensorPayload(run.inputs(i), literal_storage[i]);
+    auto view = TensorPayload(run.inputs(i), literal_storage[i], arena);
     if (!view.ok())
       return ErrorResponse(request.id(), Status(view.status().code(), "input " + std::to_string(i) + ": " +
                                                                           view.status().message()));
     inputs.push_back(std::move(*view));
   }
   if (Status st = ValidateInputs(*program, inputs); !st.ok()) return ErrorResponse(request.id(), st);
+  auto slots = PlaceOutputs(run, *program, arena);
+  if (!slots.ok()) return ErrorResponse(request.id(), slots.status());
 
   RunContext ctx;
   ctx.pool = &pool_;
+  ctx.output_slots = std::move(*slots);
   ctx.cancelled = cancelled;
   if (run.timeout_ms() > 0) ctx.deadline = start + std::chrono::milliseconds(run.timeout_ms());
   const v1::FaultRequest* own_fault = run.has_fault() ? &run.fault() : nullptr;
@@ -143,7 +189,13 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
   v1::Response resp;
   resp.set_id(request.id());
   auto* result = resp.mutable_run();
-  for (const auto& o : *outputs) SetTensor(o.dtype, o.shape, o.bytes, result->add_outputs());
+  for (const auto& o : *outputs) {
+    // In the arena (computed into its slot, or an arena input returned
+    // unchanged): answer with its place. Anything else travels inline.
+    const auto offset = arena != nullptr && !o.bytes.empty() ? arena->OffsetOf(o.bytes) : std::nullopt;
+    if (offset) SetArenaTensor(o.dtype, o.shape, *offset, o.bytes.size(), result->add_outputs());
+    else SetTensor(o.dtype, o.shape, o.bytes, result->add_outputs());
+  }
   result->set_compute_us(static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(compute_end - compute_start).count()));
   return resp;
@@ -177,6 +229,10 @@ v1::Info RequestHandler::Info() const {
   info.set_threads(pool_.threads());
   info.set_program_cache_capacity(cache_.capacity());
   for (const auto& op : AllOps()) info.add_ops(std::string(op.name));
+  if (options_.arena) {
+    info.set_arena_path(options_.arena->path());
+    info.set_arena_bytes(options_.arena->size());
+  }
   info.set_sandbox(sandbox::State());
   return info;
 }

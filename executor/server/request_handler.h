@@ -9,11 +9,14 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "executor/core/thread_pool.h"
 #include "executor/server/fault_injection.h"
 #include "executor/server/options.h"
 #include "executor/server/program_cache.h"
+#include "executor/validate/program_types.h"
 #include "pelemay.pb.h"
 
 namespace pelemay {
@@ -58,6 +61,15 @@ class RequestHandler {
   std::atomic<bool> busy_{false};
   std::vector<std::string> compiled_targets_;  // read once: querying re-pins dispatch
 };
+
+// Outputs placed in the arena start on multiples of this.
+inline constexpr uint64_t kArenaOutputAlignment = 64;
+
+// The arena slots of a run's outputs (RunContext::output_slots) from its
+// RunRequest.output_arena, checked against the arena and the run's arena
+// inputs; empty when the request grants no region. See docs/protocol.md.
+StatusOr<std::vector<std::span<std::byte>>> PlaceOutputs(const v1::RunRequest& run, const CheckedProgram& program,
+                                                         const shm::Arena* arena);
 
 // RssAnon of this process in bytes, 0 where the platform does not say.
 uint64_t RssAnonBytes();

@@ -4,7 +4,7 @@
 
 namespace pelemay {
 
-StatusOr<ConstTensorView> TensorPayload(const v1::Tensor& tensor, Buffer& storage) {
+StatusOr<ConstTensorView> TensorPayload(const v1::Tensor& tensor, Buffer& storage, const shm::Arena* arena) {
   const auto dtype = DTypeFromWire(tensor.dtype());
   if (!dtype) return InvalidArgument() << "tensor has unknown dtype " << tensor.dtype();
   Shape shape(tensor.shape().begin(), tensor.shape().end());
@@ -44,8 +44,19 @@ StatusOr<ConstTensorView> TensorPayload(const v1::Tensor& tensor, Buffer& storag
       });
       return ConstTensorView{*dtype, std::move(shape), storage.bytes()};
     }
-    case v1::Tensor::kArena:
-      return Unsupported() << "arena payloads need a shared-memory arena, and none is mapped";
+    case v1::Tensor::kArena: {
+      if (arena == nullptr)
+        return Unsupported() << "arena payloads need a shared-memory arena, and none is mapped (--arena)";
+      const auto& ref = tensor.arena();
+      // `bytes` came from checked arithmetic (CheckShape), so it is exact.
+      if (ref.length() != static_cast<uint64_t>(bytes))
+        return InvalidArgument() << "tensor " << TypeString(*dtype, shape) << " needs " << bytes
+                                 << " bytes, its arena reference has " << ref.length();
+      std::string error;
+      auto span = arena->Slice(ref.offset(), ref.length(), static_cast<uint64_t>(DTypeSize(*dtype)), &error);
+      if (!span) return InvalidArgument() << "arena reference of " << TypeString(*dtype, shape) << ": " << error;
+      return ConstTensorView{*dtype, std::move(shape), *span};
+    }
     case v1::Tensor::PAYLOAD_NOT_SET:
       if (bytes == 0) return ConstTensorView{*dtype, std::move(shape), {}};
       return InvalidArgument() << "tensor " << TypeString(*dtype, shape) << " has no payload";
@@ -57,6 +68,13 @@ void SetTensor(DType dtype, const Shape& shape, std::span<const std::byte> bytes
   out->set_dtype(static_cast<v1::DType>(dtype));
   for (int64_t d : shape) out->add_shape(d);
   out->set_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+void SetArenaTensor(DType dtype, const Shape& shape, uint64_t offset, uint64_t length, v1::Tensor* out) {
+  out->set_dtype(static_cast<v1::DType>(dtype));
+  for (int64_t d : shape) out->add_shape(d);
+  out->mutable_arena()->set_offset(offset);
+  out->mutable_arena()->set_length(length);
 }
 
 }  // namespace pelemay

@@ -63,7 +63,28 @@ defmodule PelemayBackend.Executor do
       executor stays up
     * `:threads` - `--threads`
     * `:ready_timeout` - ms the program has to answer its first `info` (10 s)
+    * `:arena` - the path of a shared-memory arena (`PelemayBackend.Arena`)
+      for this executor, created and owned by the caller (a pool's manager
+      passes one); or
+    * `:arena_size` - bytes: this process creates its own arena of that size
+      and removes it when it stops
+    * `:arena_threshold` - bytes (default #{64 * 1024}, see docs/benchmarks.md):
+      with an arena, each input of a `run` with at least this many bytes of
+      data goes through the arena, and each output of at least this size comes
+      back through it; smaller ones travel inline. 0 sends every tensor
+      through the arena.
     * `:name` - registers the process
+
+  ## Shared memory
+
+  With an arena, `run/4` (and a pool's runs) write large inputs into the
+  arena instead of the frame, the executor computes on them in place and
+  writes large outputs straight into it, and this process reads them back
+  into binaries before answering: the caller sees ordinary `{:data, binary}`
+  outputs. Each request gets a region of its own, freed when the executor
+  has answered it, so pipelined requests never overwrite each other; a
+  request that does not fit travels inline. See `PelemayBackend.Arena` and
+  the arena section of docs/protocol.md.
 
   A pool passes `:table` and `:manager` as well (internal).
   """
@@ -71,7 +92,7 @@ defmodule PelemayBackend.Executor do
   use GenServer, restart: :temporary
   require Logger
 
-  alias PelemayBackend.{Error, Native, Proto}
+  alias PelemayBackend.{Arena, Error, Native, Proto}
   alias PelemayBackend.Proto.Wire
 
   @default_timeout 60_000
@@ -80,6 +101,12 @@ defmodule PelemayBackend.Executor do
   @cancel_grace 5_000
   @await_grace 2_000
   @compute_kinds [:run, :compile]
+  # Where the arena path and the inline path cross (docs/benchmarks.md,
+  # `mix pelemay.bench_arena`).
+  @default_arena_threshold 64 * 1024
+
+  @doc false
+  def default_arena_threshold, do: @default_arena_threshold
 
   defmodule Ticket do
     @moduledoc """
@@ -110,6 +137,8 @@ defmodule PelemayBackend.Executor do
     :manager,
     :ready_timer,
     :info,
+    :arena,
+    arena_owned: nil,
     ready: false,
     next_id: 1,
     entries: %{},
@@ -210,9 +239,11 @@ defmodule PelemayBackend.Executor do
     default = if tag in @compute_kinds, do: @default_timeout, else: @control_timeout
     timeout = timeout_option(opts, default)
 
-    with {:ok, body} <- encode_request(with_fault(kind, Keyword.get(opts, :fault))),
+    kind = with_fault(kind, Keyword.get(opts, :fault))
+
+    with {:ok, body} <- encode_request(kind),
          {:ok, pid} <- whereis(server) do
-      {:ok, submit_encoded(pid, body, meta(tag, timeout, 0))}
+      {:ok, submit_encoded(pid, body, meta(tag, timeout, 0, run_of(kind)))}
     end
   end
 
@@ -274,16 +305,24 @@ defmodule PelemayBackend.Executor do
 
   @doc false
   # `weight`: what the request adds to its executor's in-flight count in a
-  # pool's table while it is in flight (0: not counted).
-  def meta(tag, timeout, weight) do
+  # pool's table while it is in flight (0: not counted). `run`: the
+  # RunRequest map of a run, which the executor process moves into its arena
+  # when it has one and the run is large enough (the encoded body is the
+  # inline form of the same request).
+  def meta(tag, timeout, weight, run \\ nil) do
     %{
       tag: tag,
       compute: tag in @compute_kinds,
       timeout: timeout,
       deadline: now() + timeout,
-      weight: weight
+      weight: weight,
+      run: run
     }
   end
+
+  @doc false
+  def run_of({:run, run}) when is_map(run), do: run
+  def run_of(_kind), do: nil
 
   @doc false
   def submit_encoded(pid, body, meta) do
@@ -351,7 +390,8 @@ defmodule PelemayBackend.Executor do
   def init(opts) do
     Process.flag(:trap_exit, true)
     path = Keyword.get_lazy(opts, :executor_path, &Native.executor_path/0)
-    args = command_line(opts)
+    {arena, owned} = open_arena(opts)
+    args = command_line(opts) ++ if(arena, do: ["--arena=" <> arena.path], else: [])
 
     case open_port(path, args) do
       {:ok, port, os_pid} ->
@@ -360,15 +400,73 @@ defmodule PelemayBackend.Executor do
           os_pid: os_pid,
           path: path,
           table: Keyword.get(opts, :table),
-          manager: Keyword.get(opts, :manager)
+          manager: Keyword.get(opts, :manager),
+          arena: arena,
+          arena_owned: owned
         }
 
         ready_timeout = Keyword.get(opts, :ready_timeout, @ready_timeout)
         {:ok, state, {:continue, {:handshake, ready_timeout}}}
 
       {:error, detail} ->
+        close_arena(%{arena: arena, arena_owned: owned})
         {:stop, {:shutdown, {:crashed, %{reason: :spawn_failed, detail: detail, os_pid: nil}}}}
     end
+  end
+
+  # {arena | nil, path this process created and must remove | nil}
+  defp open_arena(opts) do
+    threshold = Keyword.get(opts, :arena_threshold, @default_arena_threshold)
+
+    unless is_integer(threshold) and threshold >= 0,
+      do:
+        raise(
+          ArgumentError,
+          ":arena_threshold must be a non-negative integer, got: #{inspect(threshold)}"
+        )
+
+    {path, owned} =
+      case {Keyword.get(opts, :arena), Keyword.get(opts, :arena_size)} do
+        {path, _} when is_binary(path) ->
+          {path, nil}
+
+        {nil, size} when is_integer(size) and size > 0 ->
+          case Arena.create(size) do
+            {:ok, path} ->
+              {path, path}
+
+            {:error, reason} ->
+              Logger.warning(
+                "PelemayBackend executor: cannot create an arena (#{inspect(reason)}); tensors travel inline"
+              )
+
+              {nil, nil}
+          end
+
+        _ ->
+          {nil, nil}
+      end
+
+    case path && Arena.open(path, threshold) do
+      nil ->
+        {nil, nil}
+
+      {:ok, arena} ->
+        {arena, owned}
+
+      {:error, reason} ->
+        Logger.warning(
+          "PelemayBackend executor: cannot open the arena #{path} (#{inspect(reason)}); tensors travel inline"
+        )
+
+        Arena.remove(owned)
+        {nil, nil}
+    end
+  end
+
+  defp close_arena(%{arena: arena, arena_owned: owned}) do
+    if arena, do: Arena.close(arena)
+    Arena.remove(owned)
   end
 
   @doc false
@@ -432,6 +530,7 @@ defmodule PelemayBackend.Executor do
   def handle_info({:"$pelemay_submit", ref, body, meta}, state) do
     {id, state} = take_id(state)
     timer = :erlang.start_timer(meta.deadline, self(), {:deadline, id}, abs: true)
+    {body, region, state} = maybe_arena(body, Map.get(meta, :run), state)
 
     entry = %{
       ref: ref,
@@ -440,7 +539,8 @@ defmodule PelemayBackend.Executor do
       timer: timer,
       weight: meta.weight,
       ghost: false,
-      internal: nil
+      internal: nil,
+      region: region
     }
 
     state = %{put_entry(state, id, entry) | refs: Map.put(state.refs, ref, id)}
@@ -568,7 +668,10 @@ defmodule PelemayBackend.Executor do
   def handle_info(_other, state), do: {:noreply, state}
 
   @impl true
-  def terminate(_reason, %{port: nil}), do: :ok
+  def terminate(_reason, %{port: nil} = state) do
+    close_arena(state)
+    :ok
+  end
 
   def terminate(_reason, state) do
     # An ordinary shutdown (the supervisor, or a bug here): let every caller
@@ -585,8 +688,51 @@ defmodule PelemayBackend.Executor do
       _ -> :ok
     end
 
+    close_arena(state)
     :ok
   end
+
+  ## Shared memory
+
+  # The request's body and arena region: the run moved into the arena when
+  # this executor has one and the run is large enough, else as encoded by
+  # the caller (inline).
+  defp maybe_arena(body, run, %{arena: arena} = state) when is_map(run) and arena != nil do
+    with {:ok, run, region, arena} <- Arena.place(arena, run),
+         {:ok, arena_body} <- encode_request({:run, run}) do
+      {arena_body, region, %{state | arena: arena}}
+    else
+      {:error, _} -> {body, nil, state}
+      :inline -> {body, nil, state}
+    end
+  end
+
+  defp maybe_arena(body, _run, state), do: {body, nil, state}
+
+  defp free_region(state, %{region: {offset, _}}),
+    do: %{state | arena: Arena.free(state.arena, offset)}
+
+  defp free_region(state, _entry), do: state
+
+  # Outputs the executor left in the arena, read back into binaries.
+  defp arena_outputs({:run, %{outputs: outputs} = result}, %{arena: arena} = state)
+       when arena != nil do
+    case Arena.read_outputs(arena, outputs) do
+      {:ok, outputs} ->
+        {:run, %{result | outputs: outputs}}
+
+      {:error, reason} ->
+        {:error,
+         %{
+           code: :INTERNAL,
+           message:
+             "cannot read the outputs back from the arena #{arena.path}: #{inspect(reason)}"
+         }}
+    end
+    |> then(&{&1, state})
+  end
+
+  defp arena_outputs(kind, state), do: {kind, state}
 
   ## Replies
 
@@ -601,9 +747,16 @@ defmodule PelemayBackend.Executor do
         cancel_timer(entry)
 
         cond do
-          entry.internal != nil -> internal_reply(entry.internal, kind, state)
-          entry.ghost -> {:noreply, state}
-          true -> {:noreply, reply(state, entry, convert(kind, state))}
+          entry.internal != nil ->
+            internal_reply(entry.internal, kind, state)
+
+          entry.ghost or entry.ref == nil ->
+            {:noreply, free_region(state, entry)}
+
+          true ->
+            # Read the outputs out of the arena first, then free the region.
+            {kind, state} = arena_outputs(kind, state)
+            {:noreply, reply(free_region(state, entry), entry, convert(kind, state))}
         end
     end
   end
@@ -759,7 +912,12 @@ defmodule PelemayBackend.Executor do
   defp take_id(state), do: {state.next_id, %{state | next_id: state.next_id + 1}}
 
   defp put_entry(state, id, %{internal: _} = entry) do
-    entry = Map.merge(%{ref: nil, timer: nil, weight: 0, ghost: false, timeout: nil}, entry)
+    entry =
+      Map.merge(
+        %{ref: nil, timer: nil, weight: 0, ghost: false, timeout: nil, region: nil},
+        entry
+      )
+
     %{state | entries: Map.put(state.entries, id, entry)}
   end
 

@@ -64,6 +64,21 @@ defmodule PelemayBackend.Pool do
       doubled per recent death (default `{10, 2_000}`)
     * `:probe_backoff` - `{min, max}` ms between probes of an unavailable pool
       (default `{100, 10_000}`)
+    * `:arena_size` - bytes of the shared-memory arena of each executor
+      (default 256 MiB, a sparse file: RAM is only used for the ranges
+      requests use; 0 turns shared memory off), `:arena_dir` - where arenas
+      go (default `PelemayBackend.Arena.default_dir/0`, `/dev/shm` on Linux),
+      `:arena_threshold` - see `PelemayBackend.Executor`
+
+  ## Shared memory
+
+  The manager creates one arena per executor (`PelemayBackend.Arena`) and
+  passes its path to the executor it starts; when that executor dies, its
+  replacement gets the same arena, so a retried request finds it mapped.
+  Large inputs are written into it and large outputs read from it instead
+  of travelling through the pipe (see `PelemayBackend.Executor`). The
+  manager removes its arenas when the pool stops, and when a pool starts it
+  removes every arena left by an owner OS process that no longer exists.
   """
 
   use Supervisor
@@ -79,8 +94,22 @@ defmodule PelemayBackend.Pool do
   # its executor while any executor with a smaller count is ready.
   @isolation_weight 1_000
   @isolation_poll_ms 2
-  @executor_keys [:executor_path, :executor_args, :memory_budget, :threads, :ready_timeout]
-  @manager_keys [:max_crashes, :crash_period, :restart_backoff, :probe_backoff]
+  @executor_keys [
+    :executor_path,
+    :executor_args,
+    :memory_budget,
+    :threads,
+    :ready_timeout,
+    :arena_threshold
+  ]
+  @manager_keys [
+    :max_crashes,
+    :crash_period,
+    :restart_backoff,
+    :probe_backoff,
+    :arena_size,
+    :arena_dir
+  ]
 
   defmodule Request do
     @moduledoc """
@@ -183,10 +212,17 @@ defmodule PelemayBackend.Pool do
     timeout = Executor.timeout_option(opts, @default_timeout)
     retries = Keyword.get(opts, :retries, 1)
 
-    run = {:run, %{source: {:program, program}, inputs: inputs}}
+    run =
+      Executor.with_fault(
+        {:run, %{source: {:program, program}, inputs: inputs}},
+        Keyword.get(opts, :fault)
+      )
 
-    with {:ok, body} <- Executor.encode_request(Executor.with_fault(run, Keyword.get(opts, :fault))) do
-      meta = Executor.meta(:run, timeout, 1)
+    with {:ok, body} <- Executor.encode_request(run) do
+      # The run map goes along: each attempt's executor moves it into its
+      # own arena (a retry lands on another executor, or on the replacement
+      # that maps the same arena).
+      meta = Executor.meta(:run, timeout, 1, Executor.run_of(run))
 
       request = %Request{
         pool: pool,
@@ -274,7 +310,13 @@ defmodule PelemayBackend.Pool do
     :ets.update_counter(pool, {:counter, :retries}, 1, {{:counter, :retries}, 0})
 
     if attempts == 1,
-      do: :ets.update_counter(pool, {:counter, :retried_requests}, 1, {{:counter, :retried_requests}, 0})
+      do:
+        :ets.update_counter(
+          pool,
+          {:counter, :retried_requests},
+          1,
+          {{:counter, :retried_requests}, 0}
+        )
   rescue
     # The pool's table is gone (the pool stopped): nothing to count in.
     ArgumentError -> :ok

@@ -20,18 +20,26 @@ defmodule PelemayBackend.Pool.Manager do
   started after `:probe_backoff` (`{min, max}` ms, doubling after each failed
   probe). When a probe answers its handshake the pool is available again and
   is filled back to its size.
+
+  It also owns the pool's shared-memory arenas (`PelemayBackend.Arena`): one
+  per executor, created when first needed, handed to the executor it starts
+  and, when that executor dies, to its replacement (which maps the same
+  file). It traps exits so that it removes them when the pool stops; when it
+  starts, it removes the arenas whose owner OS process is gone.
   """
 
   use GenServer
   require Logger
 
-  alias PelemayBackend.{Error, Executor}
+  alias PelemayBackend.{Arena, Error, Executor}
 
   @defaults [
     max_crashes: 10,
     crash_period: 5_000,
     restart_backoff: {10, 2_000},
-    probe_backoff: {100, 10_000}
+    probe_backoff: {100, 10_000},
+    arena_size: 256 * 1024 * 1024,
+    arena_dir: nil
   ]
 
   @doc false
@@ -44,6 +52,7 @@ defmodule PelemayBackend.Pool.Manager do
 
   @impl true
   def init(opts) do
+    Process.flag(:trap_exit, true)
     name = Keyword.fetch!(opts, :name)
 
     table =
@@ -59,6 +68,17 @@ defmodule PelemayBackend.Pool.Manager do
     # Counters bumped by the requests themselves (PelemayBackend.Pool.retry/2).
     :ets.insert(table, [{{:counter, :retries}, 0}, {{:counter, :retried_requests}, 0}])
     opts = Keyword.merge(@defaults, opts)
+    arena_size = Keyword.fetch!(opts, :arena_size)
+
+    unless is_integer(arena_size) and arena_size >= 0,
+      do:
+        raise(
+          ArgumentError,
+          ":arena_size must be a non-negative integer, got: #{inspect(arena_size)}"
+        )
+
+    arena_dir = Keyword.get(opts, :arena_dir) || Arena.default_dir()
+    if arena_size > 0, do: Arena.cleanup_orphans(arena_dir)
 
     state = %{
       name: name,
@@ -82,7 +102,12 @@ defmodule PelemayBackend.Pool.Manager do
       probe_delay: elem(Keyword.fetch!(opts, :probe_backoff), 0),
       last_death: nil,
       # ref => {from, exclude}
-      waiters: %{}
+      waiters: %{},
+      arena_size: arena_size,
+      arena_dir: arena_dir,
+      # arenas created and not held by a live executor; every one created
+      free_arenas: [],
+      arenas: []
     }
 
     {:ok, state, {:continue, :fill}}
@@ -145,9 +170,10 @@ defmodule PelemayBackend.Pool.Manager do
 
   def handle_info({:DOWN, mon, :process, pid, reason}, state) do
     case Map.pop(state.executors, pid) do
-      {%{monitor: ^mon}, executors} ->
+      {%{monitor: ^mon} = entry, executors} ->
         :ets.delete(state.table, {:exec, pid})
-        state = %{state | executors: executors}
+        # Its replacement maps the same arena.
+        state = give_back_arena(%{state | executors: executors}, entry.arena)
         {:noreply, executor_down(state, pid, reason)}
 
       _ ->
@@ -171,7 +197,7 @@ defmodule PelemayBackend.Pool.Manager do
         {:ok, pid, state} ->
           {:noreply, %{state | probe: pid}}
 
-        {:error, info} ->
+        {:error, info, state} ->
           {:noreply, probe_failed(record_death(state, info))}
       end
     else
@@ -192,6 +218,38 @@ defmodule PelemayBackend.Pool.Manager do
 
   def handle_info(_other, state), do: {:noreply, state}
 
+  @impl true
+  def terminate(_reason, state) do
+    # The executors may still be running (the pool's supervisor stops them
+    # after this process): they keep their mappings of the removed files
+    # until they exit, and nothing new can use them.
+    Enum.each(state.arenas, &Arena.remove/1)
+    :ok
+  end
+
+  ## Arenas
+
+  defp take_arena(%{arena_size: 0} = state), do: {nil, state}
+  defp take_arena(%{free_arenas: [path | rest]} = state), do: {path, %{state | free_arenas: rest}}
+
+  defp take_arena(state) do
+    case Arena.create(state.arena_size, state.arena_dir) do
+      {:ok, path} ->
+        {path, %{state | arenas: [path | state.arenas]}}
+
+      {:error, reason} ->
+        Logger.warning(
+          "PelemayBackend.Pool #{inspect(state.name)}: cannot create an arena in #{state.arena_dir} " <>
+            "(#{inspect(reason)}); this executor's tensors travel inline"
+        )
+
+        {nil, state}
+    end
+  end
+
+  defp give_back_arena(state, nil), do: state
+  defp give_back_arena(state, path), do: %{state | free_arenas: [path | state.free_arenas]}
+
   ## Starting
 
   defp fill(state) do
@@ -203,27 +261,28 @@ defmodule PelemayBackend.Pool.Manager do
   defp start_executor(state) do
     case start_child(state) do
       {:ok, _pid, state} -> state
-      {:error, info} -> died(state, info)
+      {:error, info, state} -> died(state, info)
     end
   end
 
   defp start_child(state) do
-    opts = Keyword.merge(state.executor_opts, table: state.table, manager: self())
+    {arena, state} = take_arena(state)
+    opts = Keyword.merge(state.executor_opts, table: state.table, manager: self(), arena: arena)
 
     case DynamicSupervisor.start_child(state.sup, {Executor, opts}) do
       {:ok, pid} ->
         mon = Process.monitor(pid)
-        entry = %{monitor: mon, os_pid: nil, ready: false}
+        entry = %{monitor: mon, os_pid: nil, ready: false, arena: arena}
         {:ok, pid, %{state | executors: Map.put(state.executors, pid, entry)}}
 
       {:error, {:shutdown, {_kind, info}}} ->
-        {:error, info}
+        {:error, info, give_back_arena(state, arena)}
 
       {:error, reason} ->
-        {:error, %{reason: {:exit, reason}}}
+        {:error, %{reason: {:exit, reason}}, give_back_arena(state, arena)}
 
       :ignore ->
-        {:error, %{reason: {:exit, :ignore}}}
+        {:error, %{reason: {:exit, :ignore}}, give_back_arena(state, arena)}
     end
   end
 

@@ -145,7 +145,9 @@ defmodule PelemayBackend.Proto.Schema do
          {2, :program_id, :uint64, {:oneof, :source}},
          {3, :inputs, {:message, :Tensor}, :repeated},
          {4, :timeout_ms, :uint64, :singular},
-         {5, :fault, {:message, :FaultRequest}, :singular}
+         {5, :fault, {:message, :FaultRequest}, :singular},
+         {6, :output_arena, {:message, :ArenaRef}, :singular},
+         {7, :output_arena_min_bytes, :uint64, :singular}
        ]},
       {:CompileRequest, [{1, :program, {:message, :Program}, :singular}]},
       {:ReleaseRequest, [{1, :program_id, :uint64, :singular}]},
@@ -212,7 +214,9 @@ defmodule PelemayBackend.Proto.Schema do
          {7, :threads, :uint32, :singular},
          {8, :program_cache_capacity, :uint64, :singular},
          {9, :ops, :string, :repeated},
-         {10, :sandbox, :string, :singular}
+         {10, :sandbox, :string, :singular},
+         {11, :arena_path, :string, :singular},
+         {12, :arena_bytes, :uint64, :singular}
        ]},
       {:Pong, []},
       {:FaultAck, []},
