@@ -56,7 +56,8 @@ defmodule PelemayBackend.Chaos do
     hang_timeout: 1_000,
     kill_interval: {50, 400},
     max_len: 64,
-    memory_budget: "64M"
+    memory_budget: "64M",
+    shared_mem: false
   ]
 
   @doc """
@@ -67,7 +68,10 @@ defmodule PelemayBackend.Chaos do
   per request) [3000], `:hang_timeout` (ms, poisoned HANG requests) [1000],
   `:kill_interval` ({min, max} ms between SIGKILLs, `nil` for no killer)
   [{50, 400}], `:max_len` (vector length) [64], `:memory_budget` ["64M"],
-  `:executor_path`.
+  `:executor_path`, `:shared_mem` [false]: every tensor goes through the
+  executors' shared-memory arenas (threshold 0, 4 MiB arenas in a directory
+  of the run's own); the report then counts the arena files left after the
+  pool stopped, and any left fails the run.
   """
   @spec run(keyword()) :: map()
   def run(opts \\ []) do
@@ -87,6 +91,23 @@ defmodule PelemayBackend.Chaos do
         crash_period: 1_000,
         restart_backoff: {5, 100}
       ] ++ Keyword.take(opts, [:executor_path])
+
+    arena_dir =
+      if opts[:shared_mem] do
+        dir =
+          Path.join(
+            PelemayBackend.Arena.default_dir(),
+            "pelemay-chaos-#{System.unique_integer([:positive])}"
+          )
+
+        File.mkdir_p!(dir)
+        dir
+      end
+
+    pool_opts =
+      if arena_dir,
+        do: pool_opts ++ [arena_dir: arena_dir, arena_size: 4 * 1024 * 1024, arena_threshold: 0],
+        else: pool_opts
 
     {:ok, sup} = Pool.start_link(pool_opts)
     Process.unlink(sup)
@@ -118,9 +139,18 @@ defmodule PelemayBackend.Chaos do
 
     # After the storm: the pool must be alive and answer correctly.
     health = health_check(pool, size)
+    arenas_mapped = if arena_dir, do: arenas_mapped(pool)
     {:ok, pool_status} = Pool.status(pool)
     pool_alive = Process.alive?(sup)
     Supervisor.stop(sup)
+
+    # Arena files left behind once the pool stopped (nil: shared memory off).
+    arena_files_left =
+      if arena_dir do
+        left = length(File.ls!(arena_dir))
+        File.rm_rf!(arena_dir)
+        left
+      end
 
     summarize(
       results,
@@ -133,6 +163,7 @@ defmodule PelemayBackend.Chaos do
       pool_status,
       opts
     )
+    |> Map.merge(%{arena_files_left: arena_files_left, arenas_mapped: arenas_mapped})
     |> tap(fn _ ->
       :ets.delete(events)
       :ets.delete(seen_pids)
@@ -460,7 +491,8 @@ defmodule PelemayBackend.Chaos do
           :concurrency,
           :timeout,
           :hang_timeout,
-          :kill_interval
+          :kill_interval,
+          :shared_mem
         ])
     }
   end
@@ -502,7 +534,19 @@ defmodule PelemayBackend.Chaos do
   @spec acceptable?(map()) :: boolean()
   def acceptable?(stats) do
     stats.wrong == [] and stats.errors_collateral == %{} and stats.late == 0 and stats.pool_alive and
-      stats.health_ok == 20
+      stats.health_ok == 20 and Map.get(stats, :arena_files_left) in [nil, 0]
+  end
+
+  # {ready executors with an arena mapped (their Info), ready executors}.
+  defp arenas_mapped(pool) do
+    ready = Pool.executors(pool)
+
+    mapped =
+      Enum.count(ready, fn %{pid: pid} ->
+        match?({:ok, %{arena_path: "/" <> _}}, PelemayBackend.Executor.info(pid))
+      end)
+
+    {mapped, length(ready)}
   end
 
   @doc "The statistics of `run/1` as a printable report."
@@ -531,10 +575,18 @@ defmodule PelemayBackend.Chaos do
       latency ms:         p50 #{s.latency.p50}, p99 #{s.latency.p99}, max #{s.latency.max}
       time to recover ms: p50 #{s.ttr.p50}, p99 #{s.ttr.p99}, max #{s.ttr.max} (#{s.ttr_samples} kills/fatal faults)
       after the storm:    pool alive: #{s.pool_alive}, health check #{s.health_ok}/20 correct
+      shared memory:      #{shared_mem_line(s)}
       BEAM alive:         true (this report was printed)
       verdict:            #{if acceptable?(s), do: "PASS", else: "FAIL"}
     """
   end
+
+  defp shared_mem_line(%{arena_files_left: nil}), do: "off"
+
+  defp shared_mem_line(s),
+    do:
+      "on (every tensor through the arenas); #{elem(s.arenas_mapped, 0)} of the #{elem(s.arenas_mapped, 1)} ready executors had one mapped; " <>
+        "arena files left after the pool stopped: #{s.arena_files_left}"
 
   defp pad(x, n), do: String.pad_trailing(to_string(x), n)
   defp now, do: System.monotonic_time(:millisecond)

@@ -4,7 +4,10 @@ defmodule Mix.Tasks.Pelemay.Chaos do
   Chaos run of the port layer (see `PelemayBackend.Chaos`):
 
       mix pelemay.chaos --requests 2000 --fault-rate 0.05 --seed 1 [--pool-size 4]
-                        [--concurrency 8] [--timeout 3000] [--no-killer]
+                        [--concurrency 8] [--timeout 3000] [--no-killer] [--shared-mem]
+
+  `--shared-mem` sends every tensor through the executors' shared-memory
+  arenas and fails the run if any arena file is left once the pool stopped.
 
   Prints a report and exits with status 1 when the acceptance criteria are
   not met (a wrong result, an error on a request that was not poisoned, a
@@ -19,7 +22,8 @@ defmodule Mix.Tasks.Pelemay.Chaos do
     pool_size: :integer,
     concurrency: :integer,
     timeout: :integer,
-    killer: :boolean
+    killer: :boolean,
+    shared_mem: :boolean
   ]
 
   @impl Mix.Task
