@@ -25,15 +25,32 @@ defmodule PelemayBackend.Backend do
 
   Programs are sent inline with each call; compiling each op signature once
   and running it by id is not done yet.
+
+  ## Options
+
+  `Nx.default_backend({PelemayBackend.Backend, pool: MyPool})` (or the
+  `:backend` option of `Nx.tensor/2` and friends) puts new tensors on the
+  pool `MyPool` (default: the application's `PelemayBackend.Pool`); an op
+  runs on the pool of its first operand that names one, and its result
+  stays there.
+
+  ## Faults
+
+  When the executor running a call dies, the pool retries the call on
+  another executor and the call returns the right tensor. A call that kills
+  every executor it is tried on raises `PelemayBackend.Error` (code
+  `:executor_crashed`, the message naming the signal). For fault-tolerance
+  tests, `with_fault/2` makes the calls of a function carry an injected
+  fault.
   """
 
   @behaviour Nx.Backend
 
   alias PelemayBackend.{Program, Types}
 
-  defstruct [:data]
+  defstruct [:data, pool: nil]
 
-  @type t :: %__MODULE__{data: binary()}
+  @type t :: %__MODULE__{data: binary(), pool: atom() | nil}
 
   ## Which callbacks are native
 
@@ -208,12 +225,12 @@ defmodule PelemayBackend.Backend do
   def init(opts), do: opts
 
   @impl true
-  def from_binary(out, binary, _opts), do: put(out, binary)
+  def from_binary(out, binary, opts), do: put(out, binary, opts[:pool])
 
   @impl true
   def constant(%{type: {:c, _}} = out, value, opts), do: via_binary(:constant, [out, value, opts])
 
-  def constant(%{type: type, shape: shape} = out, value, _opts) do
+  def constant(%{type: type, shape: shape} = out, value, opts) do
     literal =
       case value do
         v when is_integer(v) and elem(type, 0) in [:s, :u] -> %{ints: [v]}
@@ -226,7 +243,7 @@ defmodule PelemayBackend.Backend do
 
     value_tensor = %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, literal}}
 
-    native(out, [], fn p, [] ->
+    native(out, [], opts[:pool], fn p, [] ->
       {p, v} = Program.op(p, "constant", [], type, dims(shape), value: value_tensor)
       {p, [v]}
     end)
@@ -235,10 +252,10 @@ defmodule PelemayBackend.Backend do
   end
 
   @impl true
-  def eye(%{type: type, shape: shape} = out, _opts) do
+  def eye(%{type: type, shape: shape} = out, opts) do
     rank = tuple_size(shape)
 
-    native(out, [], fn p, [] ->
+    native(out, [], opts[:pool], fn p, [] ->
       ds = dims(shape)
       {p, rows} = Program.op(p, "iota", [], {:s, 64}, ds, axis: rank - 2)
       {p, cols} = Program.op(p, "iota", [], {:s, 64}, ds, axis: rank - 1)
@@ -249,8 +266,8 @@ defmodule PelemayBackend.Backend do
   end
 
   @impl true
-  def iota(%{type: type, shape: shape} = out, axis, _opts) do
-    native(out, [], fn p, [] ->
+  def iota(%{type: type, shape: shape} = out, axis, opts) do
+    native(out, [], opts[:pool], fn p, [] ->
       attrs = if axis, do: [axis: axis], else: []
       {p, v} = Program.op(p, "iota", [], iota_type(type), dims(shape), attrs)
       {p, v} = Program.convert(p, v, type)
@@ -313,16 +330,16 @@ defmodule PelemayBackend.Backend do
       end
 
     _ = batch_size
-    for <<batch::binary-size(per_batch) <- data>>, do: put(out, batch)
+    for <<batch::binary-size(per_batch) <- data>>, do: put(out, batch, pool_of([tensor]))
   end
 
   ## Shape-only callbacks: same bytes, new shape
 
   @impl true
-  def reshape(out, tensor), do: put(out, data(tensor))
+  def reshape(out, tensor), do: put(out, data(tensor), pool_of([tensor]))
 
   @impl true
-  def squeeze(out, tensor, _axes), do: put(out, data(tensor))
+  def squeeze(out, tensor, _axes), do: put(out, data(tensor), pool_of([tensor]))
 
   ## Elementwise
 
@@ -605,11 +622,12 @@ defmodule PelemayBackend.Backend do
   # a user function in map/reduce, its own helpers in conv) must be its own:
   # the default backend is switched for the call.
   defp via_binary(name, args) do
+    pool = args |> List.flatten() |> Enum.filter(&match?(%Nx.Tensor{}, &1)) |> pool_of()
     args = Enum.map(args, &to_binary_backend/1)
     previous = Nx.default_backend(Nx.BinaryBackend)
 
     try do
-      Nx.BinaryBackend |> apply(name, args) |> from_binary_backend()
+      Nx.BinaryBackend |> apply(name, args) |> from_binary_backend(pool)
     after
       Nx.default_backend(previous)
     end
@@ -628,20 +646,50 @@ defmodule PelemayBackend.Backend do
 
   defp to_binary_backend(other), do: other
 
-  defp from_binary_backend(%Nx.Tensor{data: %Nx.BinaryBackend{state: data}} = t),
-    do: %{t | data: %__MODULE__{data: data}}
+  defp from_binary_backend(%Nx.Tensor{data: %Nx.BinaryBackend{state: data}} = t, pool),
+    do: %{t | data: %__MODULE__{data: data, pool: pool}}
 
-  defp from_binary_backend(tuple) when is_tuple(tuple),
-    do: tuple |> Tuple.to_list() |> Enum.map(&from_binary_backend/1) |> List.to_tuple()
+  defp from_binary_backend(tuple, pool) when is_tuple(tuple),
+    do: tuple |> Tuple.to_list() |> Enum.map(&from_binary_backend(&1, pool)) |> List.to_tuple()
 
-  defp from_binary_backend(list) when is_list(list), do: Enum.map(list, &from_binary_backend/1)
-  defp from_binary_backend(other), do: other
+  defp from_binary_backend(list, pool) when is_list(list),
+    do: Enum.map(list, &from_binary_backend(&1, pool))
+
+  defp from_binary_backend(other, _pool), do: other
 
   ## Plumbing
 
   defp dims(shape), do: Tuple.to_list(shape)
 
-  defp put(out, data), do: %{out | data: %__MODULE__{data: data}}
+  defp put(out, data, pool), do: %{out | data: %__MODULE__{data: data, pool: pool}}
+
+  # The pool of the first tensor on this backend that names one.
+  defp pool_of(tensors) do
+    Enum.find_value(tensors, fn
+      %Nx.Tensor{data: %__MODULE__{pool: pool}} -> pool
+      _ -> nil
+    end)
+  end
+
+  @doc """
+  Runs `fun` with every executor call it makes carrying `fault` (a
+  `FaultRequest` map such as `%{kind: :SEGFAULT, when: :DURING_NEXT_RUN}`),
+  for fault-tolerance tests; the pool's executors must have been started
+  with `executor_args: ["--enable-fault-injection"]`. Calls that fall back
+  to `Nx.BinaryBackend` carry nothing.
+  """
+  @spec with_fault(map(), (() -> result)) :: result when result: var
+  def with_fault(fault, fun) when is_map(fault) and is_function(fun, 0) do
+    previous = Process.put(:pelemay_backend_fault, fault)
+
+    try do
+      fun.()
+    after
+      if previous,
+        do: Process.put(:pelemay_backend_fault, previous),
+        else: Process.delete(:pelemay_backend_fault)
+    end
+  end
 
   # The bytes of a tensor of any backend.
   defp data(%Nx.Tensor{data: %__MODULE__{data: data}}), do: data
@@ -659,7 +707,9 @@ defmodule PelemayBackend.Backend do
   # Builds a program over `inputs` (tensors) with `build.(program,
   # input_values)` returning `{program, output_values}`, runs it, and puts
   # the results into `out` (a tensor, or a tuple of tensors).
-  defp native(out, inputs, build) do
+  defp native(out, inputs, build), do: native(out, inputs, pool_of(inputs), build)
+
+  defp native(out, inputs, pool, build) do
     {p, values} =
       Enum.reduce(inputs, {Program.new(), []}, fn t, {p, vs} ->
         {p, v} = Program.input(p, t.type, dims(t.shape))
@@ -669,12 +719,18 @@ defmodule PelemayBackend.Backend do
     {p, outputs} = build.(p, Enum.reverse(values))
     args = Enum.map(inputs, &{&1.type, dims(&1.shape), data(&1)})
 
-    case Program.run(p, outputs, args) do
+    opts =
+      Enum.reject([pool: pool, fault: Process.get(:pelemay_backend_fault)], &is_nil(elem(&1, 1)))
+
+    case Program.run(p, outputs, args, opts) do
       {:ok, [binary]} when not is_tuple(out) ->
-        put(out, binary)
+        put(out, binary, pool)
 
       {:ok, binaries} ->
-        out |> Tuple.to_list() |> Enum.zip_with(binaries, &put/2) |> List.to_tuple()
+        out
+        |> Tuple.to_list()
+        |> Enum.zip_with(binaries, &put(&1, &2, pool))
+        |> List.to_tuple()
 
       {:error, error} ->
         raise error
