@@ -59,6 +59,21 @@ void RunDot(const CheckedInstruction& ci, const ConstTensorView& l, const ConstT
   kernels::Gemm(l.dtype, batch, m, n, k, a.bytes(), b.bytes(), out.bytes, pool);
 }
 
+// Copies bytes, split across the pool's threads when large (a reshape or a
+// repeated output of many MiB is memory-bound; one core does not saturate
+// the memory bus).
+void CopyBytes(std::span<const std::byte> from, std::span<std::byte> to, ThreadPool* pool) {
+  constexpr int64_t kGrain = int64_t{1} << 20;
+  const auto n = static_cast<int64_t>(from.size());
+  if (pool == nullptr || n < 2 * kGrain) {
+    std::copy(from.begin(), from.end(), to.begin());
+    return;
+  }
+  pool->ParallelFor(n, kGrain, [&](int64_t begin, int64_t end) {
+    std::copy(from.begin() + begin, from.begin() + end, to.begin() + begin);
+  });
+}
+
 Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>& args, TensorView out,
                ThreadPool* pool) {
   const OpInfo& info = GetOpInfo(ci.op);
@@ -78,9 +93,7 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
       kernels::ArgReduce(ci.op, args[0].dtype, out.dtype, args[0].shape, ci.axis, ci.tie_break_high,
                          args[0].bytes, out.bytes);
       return Status::Ok();
-    case OpFamily::kReshape:
-      std::copy(args[0].bytes.begin(), args[0].bytes.end(), out.bytes.begin());
-      return Status::Ok();
+    case OpFamily::kReshape: CopyBytes(args[0].bytes, out.bytes, pool); return Status::Ok();
     case OpFamily::kTranspose: layout::Transpose(args[0], ci.permutation, out); return Status::Ok();
     case OpFamily::kBroadcast: layout::Broadcast(args[0], ci.axes, out); return Status::Ok();
     case OpFamily::kSlice: layout::Slice(args[0], ci.start, ci.strides, out); return Status::Ok();
@@ -171,12 +184,12 @@ StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
     // Copies `from` into this output's slot if it has one, else into a Buffer.
     auto copy_out = [&](std::span<const std::byte> from) {
       if (!slot.empty() && static_cast<int64_t>(slot.size()) == t.bytes) {
-        std::copy(from.begin(), from.end(), slot.begin());
+        CopyBytes(from, slot, ctx.pool);
         o.bytes = slot;
         o.in_slot = true;
       } else {
         o.owned = Buffer(t.bytes);
-        std::copy(from.begin(), from.end(), o.owned.bytes().begin());
+        CopyBytes(from, o.owned.bytes(), ctx.pool);
         o.bytes = o.owned.bytes();
       }
     };
