@@ -231,6 +231,8 @@ T FromDouble(double x) {
 
 // Operand `which` (0 or 1) of `op` for n elements. For binary ops operand 1
 // may copy operand 0 (`first`) to make equal pairs.
+bool IsShift(OpCode op) { return op == OpCode::left_shift || op == OpCode::right_shift; }
+
 std::vector<std::byte> MakeOperand(OpCode op, DType dtype, size_t n, int which, uint64_t seed,
                                    const std::vector<std::byte>* first) {
   std::vector<std::byte> bytes(n * DTypeSize(dtype));
@@ -246,14 +248,15 @@ std::vector<std::byte> MakeOperand(OpCode op, DType dtype, size_t n, int which, 
         p[i] = a[i];
         if constexpr (kIsInt<T>) {
           if ((op == OpCode::quotient || op == OpCode::remainder) && p[i] == T(0)) p[i] = T(3);
-          if (op == OpCode::pow) p[i] = static_cast<T>(rng() % 70);
+          if (op == OpCode::pow || IsShift(op)) p[i] = static_cast<T>(rng() % 70);
         }
         continue;
       }
       if constexpr (kIsInt<T>) {
         T v = IntValue<T>(rng);
         if (which == 1 && (op == OpCode::quotient || op == OpCode::remainder) && v == T(0)) v = T(1);
-        if (which == 1 && op == OpCode::pow) v = static_cast<T>(rng() % 70);
+        // Shift amounts 0..69: past every width too (the result is then 0 or -1).
+        if (which == 1 && (op == OpCode::pow || IsShift(op))) v = static_cast<T>(rng() % 70);
         p[i] = v;
       } else if constexpr (kIsComplex<T>) {
         using R = typename T::value_type;
@@ -798,6 +801,41 @@ TEST(ElementwiseKnownValues, Bitwise) {
   ExpectBinary<uint64_t>(OpCode::bitwise_xor, {UINT64_MAX}, {1}, {UINT64_MAX - 1});
   ExpectUnary<int8_t>(OpCode::bitwise_not, {0, -1, 127}, {-1, 0, -128});
   ExpectUnary<uint32_t>(OpCode::bitwise_not, {0}, {0xffffffffu});
+}
+
+TEST(ElementwiseKnownValues, ShiftsAsNx) {
+  // Nx shifts an unbounded integer and wraps it to the type.
+  ExpectBinary<int8_t>(OpCode::left_shift, {1, 1, -1, 3, 5}, {3, 7, 1, 8, 100}, {8, -128, -2, 0, 0});
+  ExpectBinary<int8_t>(OpCode::right_shift, {-128, -1, 100, -7, 64}, {3, 70, 2, 1, 8},
+                       {-16, -1, 25, -4, 0});
+  ExpectBinary<uint16_t>(OpCode::right_shift, {65535, 2}, {15, 16}, {1, 0});
+  ExpectBinary<uint64_t>(OpCode::left_shift, {1, 1}, {63, 64}, {uint64_t{1} << 63, 0});
+  for (OpCode op : {OpCode::left_shift, OpCode::right_shift}) {
+    const std::vector<int32_t> a = {1, 2}, b = {1, -1};
+    std::vector<int32_t> out(2);
+    const Status st = Binary(op, DType::kS32, AsBytes(a), AsBytes(b), std::as_writable_bytes(std::span(out)), nullptr);
+    EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << GetOpInfo(op).name;
+  }
+}
+
+TEST(ElementwiseKnownValues, BitCountsAsNx) {
+  ExpectUnary<int8_t>(OpCode::count_leading_zeros, {0, 1, -1, 64}, {8, 7, 0, 1});
+  ExpectUnary<uint32_t>(OpCode::count_leading_zeros, {0, 1, 0xFFFF}, {32, 31, 16});
+  ExpectUnary<int16_t>(OpCode::population_count, {0, -1, 7, -32768}, {0, 16, 3, 1});
+  ExpectUnary<uint64_t>(OpCode::population_count, {~uint64_t{0}, 5}, {64, 2});
+}
+
+TEST(ElementwiseKnownValues, InverseTrigAndFriends) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  ExpectUnary<double>(OpCode::asin, {0.5, 2.0}, {std::asin(0.5), nan});
+  ExpectUnary<double>(OpCode::acosh, {1.0, 0.5}, {0.0, nan});
+  ExpectUnary<double>(OpCode::atanh, {1.0, -1.0, 2.0}, {inf, -inf, nan});
+  ExpectUnary<double>(OpCode::cbrt, {-27.0, 8.0, 0.0}, {-std::pow(27.0, 1.0 / 3), std::pow(8.0, 1.0 / 3), 0.0});
+  ExpectUnary<double>(OpCode::erfc, {0.0, 10.0}, {1.0, std::erfc(10.0)});
+  // Nx.erf_inv(0.5204998778130465) == 0.5000000069276399 (its approximation).
+  ExpectUnary<double>(OpCode::erf_inv, {0.5204998778130465, 1.0, -1.0, 0.0, 1.5},
+                      {0.5000000069276399, inf, -inf, 0.0, nan});
 }
 
 TEST(ElementwiseKnownValues, OpsOutsideTheirFamilyAreInternalErrors) {

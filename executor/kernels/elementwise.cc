@@ -125,6 +125,9 @@ Status CheckDivisors(OpCode op, const T* b, size_t n) {
     if constexpr (std::is_signed_v<T>) {
       if (op == OpCode::pow && std::any_of(b, b + n, [](T v) { return v < 0; }))
         return InvalidArgument() << "pow: negative exponent for an integer type";
+      if ((op == OpCode::left_shift || op == OpCode::right_shift) &&
+          std::any_of(b, b + n, [](T v) { return v < 0; }))
+        return InvalidArgument() << GetOpInfo(op).name << ": negative shift amount";
     }
   }
   return Status::Ok();

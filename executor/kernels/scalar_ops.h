@@ -5,6 +5,7 @@
 // is half away from zero, and half floats compute in wider floats.
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <complex>
 #include <cstdint>
@@ -116,6 +117,30 @@ C Binary(C a, C b) {
     if constexpr (kInt) return a | b; else return a;
   } else if constexpr (kOp == OpCode::bitwise_xor) {
     if constexpr (kInt) return a ^ b; else return a;
+  } else if constexpr (kOp == OpCode::left_shift) {
+    // Nx shifts an unbounded integer and wraps it to the type: every bit
+    // is gone once b reaches the width. (b < 0 is rejected before the
+    // kernel runs.)
+    if constexpr (kInt) {
+      const auto n = static_cast<uint64_t>(b);
+      if (b < 0 || n >= sizeof(C) * 8) return C{0};
+      return static_cast<C>(static_cast<Unsigned<C>>(a) << n);
+    } else {
+      return a;
+    }
+  } else if constexpr (kOp == OpCode::right_shift) {
+    // Arithmetic for signed types (Elixir's bsr on a negative integer).
+    if constexpr (kInt) {
+      const auto n = static_cast<uint64_t>(b);
+      if (b < 0 || n >= sizeof(C) * 8) return (std::is_signed_v<C> && a < 0) ? static_cast<C>(-1) : C{0};
+      if constexpr (std::is_signed_v<C>) {
+        return a < 0 ? static_cast<C>(~(~a >> n)) : static_cast<C>(a >> n);
+      } else {
+        return static_cast<C>(a >> n);
+      }
+    } else {
+      return a;
+    }
   } else {
     static_assert(kOp == OpCode::add, "not a binary op");
   }
@@ -134,6 +159,34 @@ uint8_t Compare(C a, C b) {
   else if constexpr (kOp == OpCode::greater) return a > b;
   else if constexpr (kOp == OpCode::greater_equal) return a >= b;
   else static_assert(kOp == OpCode::equal, "not a comparison");
+}
+
+// Nx's inverse error function (the complex library's erf_inv: Giles'
+// single-precision polynomial, evaluated in f64). Outside [-1, 1] the
+// logarithm's argument is negative: NaN.
+inline double ErfInv(double z) {
+  if (std::isnan(z)) return z;
+  if (z == 1) return std::numeric_limits<double>::infinity();
+  if (z == -1) return -std::numeric_limits<double>::infinity();
+  if (z == 0) return z;
+  const double arg = (1 - z) * (1 + z);
+  if (arg < 0) return std::numeric_limits<double>::quiet_NaN();
+  double w = -std::log(arg);
+  double p;
+  if (w < 5) {
+    w = w - 2.5;
+    p = 2.81022636e-08;
+    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+                     -0.00417768164, 0.246640727, 1.50140941})
+      p = p * w + c;
+  } else {
+    w = std::sqrt(w) - 3;
+    p = -0.000200214257;
+    for (double c : {0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+                     0.00943887047, 1.00167406, 2.83297682})
+      p = p * w + c;
+  }
+  return p * z;
 }
 
 // Round half away from zero (C's round), Nx's rule. Nx produces the result
@@ -194,6 +247,38 @@ auto Unary(C a) {
     if constexpr (kInt || kCx) return a; else return RoundHalfAway(a);
   } else if constexpr (kOp == OpCode::bitwise_not) {
     if constexpr (kInt) return static_cast<C>(~a); else return a;
+  } else if constexpr (kOp == OpCode::count_leading_zeros) {
+    if constexpr (kInt) return static_cast<C>(std::countl_zero(static_cast<Unsigned<C>>(a))); else return a;
+  } else if constexpr (kOp == OpCode::population_count) {
+    if constexpr (kInt) return static_cast<C>(std::popcount(static_cast<Unsigned<C>>(a))); else return a;
+  } else if constexpr (kOp == OpCode::erfc) {
+    return math(a, [](D x) { if constexpr (kCx) return x; else return std::erfc(x); });
+  } else if constexpr (kOp == OpCode::erf_inv) {
+    return math(a, [](D x) { if constexpr (kCx) return x; else return ErfInv(x); });
+  } else if constexpr (kOp == OpCode::tan) {
+    return math(a, [](D x) { return std::tan(x); });
+  } else if constexpr (kOp == OpCode::asin) {
+    return math(a, [](D x) { return std::asin(x); });
+  } else if constexpr (kOp == OpCode::acos) {
+    return math(a, [](D x) { return std::acos(x); });
+  } else if constexpr (kOp == OpCode::atan) {
+    return math(a, [](D x) { return std::atan(x); });
+  } else if constexpr (kOp == OpCode::sinh) {
+    return math(a, [](D x) { return std::sinh(x); });
+  } else if constexpr (kOp == OpCode::cosh) {
+    return math(a, [](D x) { return std::cosh(x); });
+  } else if constexpr (kOp == OpCode::asinh) {
+    return math(a, [](D x) { return std::asinh(x); });
+  } else if constexpr (kOp == OpCode::acosh) {
+    return math(a, [](D x) { return std::acosh(x); });
+  } else if constexpr (kOp == OpCode::atanh) {
+    return math(a, [](D x) { return std::atanh(x); });
+  } else if constexpr (kOp == OpCode::cbrt) {
+    // As Nx (the complex library): |x| ** (1/3) with x's sign, not libm's cbrt.
+    return math(a, [](D x) {
+      if constexpr (kCx) return x;
+      else return std::signbit(x) ? -std::pow(-x, 1.0 / 3) : std::pow(x, 1.0 / 3);
+    });
   } else {
     static_assert(kOp == OpCode::negate, "not a unary op");
   }

@@ -72,6 +72,8 @@ defmodule PelemayBackend.Backend do
     bitwise_and: :out,
     bitwise_or: :out,
     bitwise_xor: :out,
+    left_shift: :out,
+    right_shift: :out,
     equal: :merged,
     not_equal: :merged,
     greater: :merged,
@@ -104,7 +106,21 @@ defmodule PelemayBackend.Backend do
     :floor,
     :ceil,
     :round,
-    :bitwise_not
+    :bitwise_not,
+    :tan,
+    :asin,
+    :acos,
+    :atan,
+    :sinh,
+    :cosh,
+    :asinh,
+    :acosh,
+    :atanh,
+    :erfc,
+    :erf_inv,
+    :cbrt,
+    :count_leading_zeros,
+    :population_count
   ]
 
   @reductions [:sum, :product, :reduce_max, :reduce_min]
@@ -137,7 +153,9 @@ defmodule PelemayBackend.Backend do
     :argmax,
     :argmin,
     :logical_not,
-    :is_nan
+    :is_nan,
+    :is_infinity,
+    :bitcast
   ]
 
   @doc "The `Nx.Backend` callbacks this backend runs in the executor."
@@ -146,7 +164,6 @@ defmodule PelemayBackend.Backend do
 
   # Callbacks computed by Nx.BinaryBackend for now, with their arity.
   @fallbacks [
-    bitcast: 2,
     reverse: 3,
     put_slice: 4,
     take: 4,
@@ -171,26 +188,9 @@ defmodule PelemayBackend.Backend do
     svd: 3,
     fft: 3,
     ifft: 3,
-    left_shift: 3,
-    right_shift: 3,
-    tan: 2,
-    acos: 2,
-    asin: 2,
-    atan: 2,
-    cosh: 2,
-    sinh: 2,
-    acosh: 2,
-    asinh: 2,
-    atanh: 2,
-    erfc: 2,
-    erf_inv: 2,
-    cbrt: 2,
     conjugate: 2,
-    count_leading_zeros: 2,
-    population_count: 2,
     real: 2,
-    imag: 2,
-    is_infinity: 2
+    imag: 2
   ]
 
   @doc "The `Nx.Backend` callbacks computed by `Nx.BinaryBackend` for now."
@@ -338,6 +338,10 @@ defmodule PelemayBackend.Backend do
   @impl true
   def reshape(out, tensor), do: put(out, data(tensor), pool_of([tensor]))
 
+  # Same bytes read as another type of the same width.
+  @impl true
+  def bitcast(out, tensor), do: put(out, data(tensor), pool_of([tensor]))
+
   @impl true
   def squeeze(out, tensor, _axes), do: put(out, data(tensor), pool_of([tensor]))
 
@@ -409,6 +413,29 @@ defmodule PelemayBackend.Backend do
   end
 
   def is_nan(out, tensor), do: via_binary(:is_nan, [out, tensor])
+
+  # |a| == Inf for real floats; integers are never infinite.
+  @impl true
+  def is_infinity(%{shape: shape} = out, %{type: {k, _} = type} = tensor) when k in [:f, :bf] do
+    native(out, [tensor], fn p, [a] ->
+      ds = dims(shape)
+      {p, m} = Program.op(p, "abs", [a], type, ds)
+      {p, inf} = scalar(p, :infinity, type)
+      {p, inf} = Program.broadcast_to(p, inf, ds)
+      {p, v} = Program.op(p, "equal", [m, inf], {:u, 8}, ds)
+      {p, [v]}
+    end)
+  end
+
+  def is_infinity(%{shape: shape} = out, %{type: {k, _}} = tensor) when k in [:s, :u] do
+    native(out, [tensor], fn p, [_a] ->
+      {p, zero} = scalar(p, 0, {:u, 8})
+      {p, v} = Program.broadcast_to(p, zero, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  def is_infinity(out, tensor), do: via_binary(:is_infinity, [out, tensor])
 
   @impl true
   def as_type(%{type: type, shape: shape} = out, tensor) do
@@ -697,7 +724,12 @@ defmodule PelemayBackend.Backend do
   defp data(%Nx.Tensor{} = t), do: Nx.to_binary(t)
 
   defp scalar(p, value, type) do
-    literal = if elem(type, 0) in [:s, :u], do: %{ints: [value]}, else: %{floats: [value * 1.0]}
+    literal =
+      cond do
+        elem(type, 0) in [:s, :u] -> %{ints: [value]}
+        is_atom(value) -> %{floats: [value]}
+        true -> %{floats: [value * 1.0]}
+      end
 
     Program.op(p, "constant", [], type, [],
       value: %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, literal}}
