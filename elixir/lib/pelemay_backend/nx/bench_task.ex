@@ -1,0 +1,137 @@
+defmodule Mix.Tasks.Pelemay.BenchNx do
+  @shortdoc "Nx ops through PelemayBackend.Backend against their floor and Nx.BinaryBackend"
+  @moduledoc """
+  Runs, in one run, a set of Nx ops through `PelemayBackend.Backend` and
+  through `Nx.BinaryBackend`, beside each op's *floor*: the executor's own
+  kernel time for the same program (`compute_us` of its reply, a dedicated
+  executor) plus the time to move the same input and output bytes across the
+  process boundary (half a `cat` echo round trip of the input bytes plus half
+  of the output bytes, measured here too).
+
+      PELEMAY_NX=/path/to/nx mix pelemay.bench_nx [--reps 20]
+
+  Prints per op: median time through Nx on this backend, the floor, the
+  ratio (target: at most 1.5), and Nx.BinaryBackend's median (context: pure
+  Elixir, far behind). Only compiled with Nx.
+  """
+  use Mix.Task
+
+  alias PelemayBackend.{Backend, Executor, Program}
+
+  @impl Mix.Task
+  def run(argv) do
+    {opts, _, _} = OptionParser.parse(argv, strict: [reps: :integer, binary_reps: :integer])
+    reps = Keyword.get(opts, :reps, 20)
+    binary_reps = Keyword.get(opts, :binary_reps, 1)
+    Mix.Task.run("app.start")
+
+    {:ok, executor} = Executor.start_link()
+    cat = Port.open({:spawn_executable, System.find_executable("cat")}, [:binary, {:packet, 4}])
+
+    cases = [
+      {"add f32 1M", fn [a, b] -> Nx.add(a, b) end,
+       [{:f, 32, {1_000_000}}, {:f, 32, {1_000_000}}],
+       fn p, [a, b] -> Program.op(p, "add", [a, b], {:f, 32}, [1_000_000]) end},
+      {"exp f32 1M", fn [a] -> Nx.exp(a) end, [{:f, 32, {1_000_000}}],
+       fn p, [a] -> Program.op(p, "exp", [a], {:f, 32}, [1_000_000]) end},
+      {"sum f32 1M", fn [a] -> Nx.sum(a) end, [{:f, 32, {1_000_000}}],
+       fn p, [a] -> Program.op(p, "sum", [a], {:f, 32}, [], axes: [0]) end},
+      {"dot f32 256x256", fn [a, b] -> Nx.dot(a, b) end,
+       [{:f, 32, {256, 256}}, {:f, 32, {256, 256}}],
+       fn p, [a, b] -> dot(p, a, b, [256, 256]) end},
+      {"dot f32 64x784 . 784x128", fn [a, b] -> Nx.dot(a, b) end,
+       [{:f, 32, {64, 784}}, {:f, 32, {784, 128}}], fn p, [a, b] -> dot(p, a, b, [64, 128]) end},
+      {"argmax f32 1000x1000 axis 1", fn [a] -> Nx.argmax(a, axis: 1) end,
+       [{:f, 32, {1000, 1000}}],
+       fn p, [a] -> Program.op(p, "argmax", [a], {:s, 64}, [1000], axis: 1) end},
+      {"add f32 4", fn [a, b] -> Nx.add(a, b) end, [{:f, 32, {4}}, {:f, 32, {4}}],
+       fn p, [a, b] -> Program.op(p, "add", [a, b], {:f, 32}, [4]) end}
+    ]
+
+    Mix.shell().info(
+      "op                              nx (us)  floor (us)  ratio   kernel  transfer   BinaryBackend (us)  BB/nx"
+    )
+
+    for {name, nx_fun, specs, build} <- cases do
+      inputs = Enum.map(specs, fn {k, s, shape} -> random({k, s}, shape) end)
+      on_backend = Enum.map(inputs, &Nx.backend_copy(&1, Backend))
+      out = nx_fun.(on_backend)
+      out_bytes = Nx.byte_size(out)
+      in_bytes = Enum.sum(Enum.map(inputs, &Nx.byte_size/1))
+
+      nx_us = median(reps, fn -> nx_fun.(on_backend) end)
+
+      {p, values} =
+        Enum.reduce(inputs, {Program.new(), []}, fn t, {p, vs} ->
+          {p, v} = Program.input(p, t.type, Tuple.to_list(t.shape))
+          {p, vs ++ [v]}
+        end)
+
+      {p, result} = build.(p, values)
+      program = Program.to_proto(p, [result])
+
+      tensors =
+        Enum.map(inputs, &Program.tensor(&1.type, Tuple.to_list(&1.shape), Nx.to_binary(&1)))
+
+      kernel_us =
+        median_value(reps, fn ->
+          {:ok, %{compute_us: us}} = Executor.run(executor, program, tensors)
+          us
+        end)
+
+      transfer_us = (echo_us(cat, in_bytes, reps) + echo_us(cat, out_bytes, reps)) / 2
+      floor_us = kernel_us + transfer_us
+      binary = Enum.map(inputs, &Nx.backend_copy(&1, Nx.BinaryBackend))
+      bb_us = median(binary_reps, fn -> nx_fun.(binary) end)
+
+      Mix.shell().info(
+        "#{String.pad_trailing(name, 30)} #{f(nx_us, 9)} #{f(floor_us, 11)} #{f(nx_us / floor_us, 6)}x #{f(kernel_us, 8)} #{f(transfer_us, 9)} #{f(bb_us, 20)} #{f(bb_us / nx_us, 6)}x"
+      )
+    end
+
+    Port.close(cat)
+  end
+
+  defp dot(p, a, b, dims),
+    do:
+      Program.op(p, "dot", [a, b], {:f, 32}, dims,
+        lhs_contract: [1],
+        rhs_contract: [0],
+        lhs_batch: [],
+        rhs_batch: []
+      )
+
+  defp random(type, shape) do
+    n = Tuple.product(shape)
+
+    Nx.iota({n}, type: type, backend: Nx.BinaryBackend)
+    |> Nx.multiply(0.618)
+    |> Nx.sin()
+    |> Nx.reshape(shape)
+  end
+
+  defp echo_us(cat, bytes, reps) do
+    frame = :binary.copy(<<0>>, max(bytes, 1))
+
+    median(reps, fn ->
+      true = Port.command(cat, frame)
+
+      receive do
+        {^cat, {:data, _}} -> :ok
+      end
+    end)
+  end
+
+  defp median(reps, fun) do
+    fun.()
+    median_value(reps, fn -> elem(:timer.tc(fun), 0) end)
+  end
+
+  defp median_value(reps, fun) do
+    values = Enum.sort(for _ <- 1..reps, do: fun.())
+    Enum.at(values, div(reps, 2))
+  end
+
+  defp f(x, width),
+    do: (x * 1.0) |> :erlang.float_to_binary(decimals: 1) |> String.pad_leading(width)
+end
