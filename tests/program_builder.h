@@ -56,7 +56,7 @@ v1::Tensor Tensor(DType dtype, std::vector<int64_t> shape, const std::vector<T>&
 template <class T>
 std::vector<T> Values(const v1::Tensor& t) {
   std::vector<T> v(t.data().size() / sizeof(T));
-  std::memcpy(v.data(), t.data().data(), v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(v.data(), t.data().data(), v.size() * sizeof(T));
   return v;
 }
 

@@ -76,14 +76,14 @@ struct Host {
 template <class T>
 Host MakeHost(Shape shape, const std::vector<T>& values) {
   Host h{DTypeOf<T>::value, std::move(shape), std::vector<std::byte>(values.size() * sizeof(T))};
-  std::memcpy(h.bytes.data(), values.data(), h.bytes.size());
+  if (!values.empty()) std::memcpy(h.bytes.data(), values.data(), h.bytes.size());  // memcpy(nullptr, ..., 0) is UB
   return h;
 }
 
 template <class T>
 std::vector<T> Values(const Output& o) {
   std::vector<T> v(o.bytes.size() / sizeof(T));
-  std::memcpy(v.data(), o.bytes.data(), v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(v.data(), o.bytes.data(), v.size() * sizeof(T));
   return v;
 }
 

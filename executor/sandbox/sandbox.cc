@@ -76,6 +76,11 @@ Status InstallSeccomp() {
   auto allow = [&](int nr) {
     if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
   };
+  // A comparison on argument `arg` (libseccomp's SCMP_A* macros leave a
+  // field to default initialization, which -Wextra flags).
+  auto arg = [](unsigned index, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) {
+    return scmp_arg_cmp{index, op, a, b};
+  };
   auto allow_if = [&](int nr, scmp_arg_cmp cmp) {
     if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, cmp);
   };
@@ -88,10 +93,10 @@ Status InstallSeccomp() {
   allow(SCMP_SYS(epoll_wait));
   allow(SCMP_SYS(epoll_pwait));  // what epoll_wait is on arm64
   allow(SCMP_SYS(epoll_ctl));
-  allow_if(SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_EQ, FIONBIO));  // Asio: non-blocking mode
+  allow_if(SCMP_SYS(ioctl), arg(1, SCMP_CMP_EQ, FIONBIO));  // Asio: non-blocking mode
   // Memory. Never executable: no new code can be mapped.
-  allow_if(SCMP_SYS(mmap), SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-  allow_if(SCMP_SYS(mprotect), SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  allow_if(SCMP_SYS(mmap), arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  allow_if(SCMP_SYS(mprotect), arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
   allow(SCMP_SYS(munmap));
   allow(SCMP_SYS(mremap));
   allow(SCMP_SYS(madvise));
@@ -100,7 +105,7 @@ Status InstallSeccomp() {
   // bookkeeping, and the futexes every lock and condition variable uses.
   // clone3 passes its flags in memory a filter cannot read: it fails with
   // ENOSYS and glibc falls back to clone.
-  allow_if(SCMP_SYS(clone), SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+  allow_if(SCMP_SYS(clone), arg(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
   if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   allow(SCMP_SYS(set_robust_list));
   allow(SCMP_SYS(rseq));
@@ -115,10 +120,21 @@ Status InstallSeccomp() {
   allow(SCMP_SYS(rt_sigaction));
   allow(SCMP_SYS(rt_sigreturn));
   allow(SCMP_SYS(restart_syscall));
-  allow_if(SCMP_SYS(tgkill), SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(::getpid())));
+  allow_if(SCMP_SYS(tgkill), arg(0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(::getpid())));
   // Leaving.
   allow(SCMP_SYS(exit));
   allow(SCMP_SYS(exit_group));
+#if defined(PELEMAY_SANITIZER_BUILD)
+  // Sanitizer builds only (-DPELEMAY_SANITIZE / -DPELEMAY_FUZZ), never the
+  // product: UBSan's vptr check probes whether a vtable is readable by
+  // writing it into a pipe (IsAccessibleMemoryRange).
+  allow(SCMP_SYS(pipe2));
+  // ASan registers each new thread's stack with pthread_getattr_np, which
+  // asks for the thread's CPU affinity.
+  allow(SCMP_SYS(sched_getaffinity));
+  // ASan gives every thread an alternate signal stack for its SEGV handler.
+  allow(SCMP_SYS(sigaltstack));
+#endif
   if (rc != 0) return Internal() << "sandbox: seccomp_rule_add failed: " << std::strerror(-rc);
   // Threads already running (thread pool, relays) get the filter too.
   if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) != 0)
