@@ -45,7 +45,7 @@ int64_t Product(const Shape& s, const std::vector<int64_t>& axes) {
 }
 
 void RunDot(const CheckedInstruction& ci, const ConstTensorView& l, const ConstTensorView& r,
-            TensorView out, ThreadPool* pool) {
+            const TensorView& out, ThreadPool* pool) {
   const auto l_free = FreeAxes(l.shape.size(), ci.lhs_batch, ci.lhs_contract);
   const auto r_free = FreeAxes(r.shape.size(), ci.rhs_batch, ci.rhs_contract);
   const int64_t batch = Product(l.shape, ci.lhs_batch);
@@ -74,7 +74,7 @@ void CopyBytes(std::span<const std::byte> from, std::span<std::byte> to, ThreadP
   });
 }
 
-Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>& args, TensorView out,
+Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>& args, const TensorView& out,
                ThreadPool* pool) {
   const OpInfo& info = GetOpInfo(ci.op);
   switch (info.family) {

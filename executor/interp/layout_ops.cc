@@ -91,7 +91,7 @@ void Concatenate(const std::vector<ConstTensorView>& ins, int64_t axis, TensorVi
   }
 }
 
-void Fill(std::span<const std::byte> element, TensorView out) {
+void Fill(std::span<const std::byte> element, const TensorView& out) {
   const size_t elem = element.size();
   const size_t n = out.bytes.size() / elem;
   bool all_zero = true;
@@ -159,7 +159,7 @@ void Iota(std::optional<int64_t> axis, TensorView out) {
 }
 
 void Select(const ConstTensorView& pred, const ConstTensorView& on_true,
-            const ConstTensorView& on_false, TensorView out) {
+            const ConstTensorView& on_false, const TensorView& out) {
   const auto* p = reinterpret_cast<const uint8_t*>(pred.bytes.data());
   const size_t elem = DTypeSize(out.dtype);
   const size_t n = pred.bytes.size();

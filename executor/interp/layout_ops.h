@@ -26,11 +26,11 @@ void Concatenate(const std::vector<ConstTensorView>& ins, int64_t axis, TensorVi
 void Pad(const ConstTensorView& in, const ConstTensorView& value, std::span<const PadSpec> pads,
          TensorView out);
 // Fills out with copies of one element.
-void Fill(std::span<const std::byte> element, TensorView out);
+void Fill(std::span<const std::byte> element, const TensorView& out);
 // Counts along axis (or over the flattened tensor) in out's dtype.
 void Iota(std::optional<int64_t> axis, TensorView out);
 // out = pred != 0 ? on_true : on_false, elementwise.
 void Select(const ConstTensorView& pred, const ConstTensorView& on_true,
-            const ConstTensorView& on_false, TensorView out);
+            const ConstTensorView& on_false, const TensorView& out);
 
 }  // namespace pelemay::layout

@@ -99,7 +99,7 @@ HWY_NOINLINE void GemmMicroKernel_MRxNR(D d, size_t kc, const T* HWY_RESTRICT ap
     auto b1 = b0;
     if constexpr (kVecs > 1) b1 = hn::LoadU(d, bp + N);
 #define PELEMAY_GEMM_FMA(i)                                                \
-  if constexpr (kRows > i) {                                              \
+  if constexpr (kRows > (i)) {                                            \
     const auto a = hn::Set(d, ap[i]);                                     \
     acc##i##_0 = hn::MulAdd(a, b0, acc##i##_0);                           \
     if constexpr (kVecs > 1) acc##i##_1 = hn::MulAdd(a, b1, acc##i##_1); \
@@ -111,8 +111,8 @@ HWY_NOINLINE void GemmMicroKernel_MRxNR(D d, size_t kc, const T* HWY_RESTRICT ap
   }
 
 #define PELEMAY_GEMM_STORE(i)                                                  \
-  if constexpr (kRows > i) {                                                  \
-    T* HWY_RESTRICT row = c + i * ldc;                                        \
+  if constexpr (kRows > (i)) {                                                \
+    T* HWY_RESTRICT row = c + (i) * ldc;                                      \
     if (accumulate) acc##i##_0 = hn::Add(hn::LoadU(d, row), acc##i##_0);     \
     hn::StoreU(acc##i##_0, d, row);                                           \
     if constexpr (kVecs > 1) {                                                \

@@ -18,6 +18,8 @@
 #endif
 
 #if defined(PELEMAY_ASAN_OPTIONS)
+// NOLINTNEXTLINE(bugprone-reserved-identifier): the sanitizer runtime's hook
 extern "C" const char* __asan_default_options() { return "detect_leaks=0:symbolize=0"; }
+// NOLINTNEXTLINE(bugprone-reserved-identifier)
 extern "C" const char* __lsan_default_options() { return "detect_leaks=0"; }
 #endif
