@@ -30,7 +30,8 @@ Parsed Reference(std::span<const std::byte> s, uint64_t max) {
       p.mid_frame = true;
       return p;
     }
-    const uint64_t len = (uint64_t{static_cast<uint8_t>(s[i])} << 24) | (uint64_t{static_cast<uint8_t>(s[i + 1])} << 16) |
+    const uint64_t len = (uint64_t{static_cast<uint8_t>(s[i])} << 24) |
+                         (uint64_t{static_cast<uint8_t>(s[i + 1])} << 16) |
                          (uint64_t{static_cast<uint8_t>(s[i + 2])} << 8) | uint64_t{static_cast<uint8_t>(s[i + 3])};
     i += 4;
     const bool oversize = len > max;

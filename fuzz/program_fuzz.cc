@@ -113,8 +113,7 @@ void MutateProgram(v1::Request* req, Rng& rng) {
       if (ins && ins->operands_size() > 0)
         ins->set_operands(static_cast<int>(rng() % ins->operands_size()),
                           static_cast<uint32_t>(rng() % (p->inputs_size() + n_ins + 2)));
-      else if (ins)
-        ins->add_operands(static_cast<uint32_t>(rng() % (p->inputs_size() + 1)));
+      else if (ins) ins->add_operands(static_cast<uint32_t>(rng() % (p->inputs_size() + 1)));
       break;
     case 2:
       if (ins) MutateType(ins->mutable_result(), rng);
@@ -152,10 +151,8 @@ void MutateProgram(v1::Request* req, Rng& rng) {
       if (n_ins > 0) p->mutable_instructions()->RemoveLast();
       break;
     case 7:
-      if (p->outputs_size() > 0)
-        p->set_outputs(0, static_cast<uint32_t>(rng() % (p->inputs_size() + n_ins + 1)));
-      else
-        p->add_outputs(static_cast<uint32_t>(p->inputs_size() + n_ins - 1));
+      if (p->outputs_size() > 0) p->set_outputs(0, static_cast<uint32_t>(rng() % (p->inputs_size() + n_ins + 1)));
+      else p->add_outputs(static_cast<uint32_t>(p->inputs_size() + n_ins - 1));
       break;
     case 8:  // new data for an input (special values included by chance)
       if (p->inputs_size() > 0) RefillInput(run, static_cast<int>(rng() % p->inputs_size()), rng);
@@ -194,8 +191,7 @@ void MutateProgram(v1::Request* req, Rng& rng) {
 extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max_size, unsigned int seed) {
   pelemay::v1::Request req;
   std::minstd_rand rng(seed);
-  if (rng() % 8 == 0 || !req.ParseFromArray(data, static_cast<int>(size)) || !req.has_run() ||
-      !req.run().has_program())
+  if (rng() % 8 == 0 || !req.ParseFromArray(data, static_cast<int>(size)) || !req.has_run() || !req.run().has_program())
     return LLVMFuzzerMutate(data, size, max_size);
   pelemay::MutateProgram(&req, rng);
   std::string out;

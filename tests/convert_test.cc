@@ -34,8 +34,6 @@ namespace {
 
 using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
-
-
 using i128 = __int128;
 
 // ---------------------------------------------------------------------------
@@ -69,9 +67,8 @@ Value Decode(T v) {
 uint64_t TruncLow64(double x) {
   const double t = std::trunc(x);
   const double m = std::fmod(std::fabs(t), 18446744073709551616.0);  // 2^64
-  uint64_t u = m >= 9223372036854775808.0
-                   ? (static_cast<uint64_t>(m - 9223372036854775808.0) | (uint64_t{1} << 63))
-                   : static_cast<uint64_t>(m);
+  uint64_t u = m >= 9223372036854775808.0 ? (static_cast<uint64_t>(m - 9223372036854775808.0) | (uint64_t{1} << 63))
+                                          : static_cast<uint64_t>(m);
   return t < 0 ? uint64_t{0} - u : u;
 }
 
@@ -83,7 +80,7 @@ uint16_t HalfBits(double x) {
   if (a >= 65520.0) return sign | 0x7c00;
   if (a < 0x1p-14) return sign | static_cast<uint16_t>(std::nearbyint(a * 0x1p24));  // subnormal
   int e;
-  std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1)
+  std::frexp(a, &e);                                 // a = f * 2^e, f in [0.5, 1)
   double m = std::nearbyint(std::ldexp(a, 11 - e));  // in [1024, 2048]
   int exp = e - 1;
   if (m == 2048) m = 1024, ++exp;
@@ -141,8 +138,6 @@ To Encode(const Value& v) {
   }
 }
 
-
-
 // Bit-exact, except that any NaN matches any NaN.
 template <class T>
 bool Same(T got, T want) {
@@ -161,18 +156,51 @@ bool Same(T got, T want) {
 // (integers wrap, floats round) so each source sees its edge cases.
 
 const i128 kIntProbes[] = {
-    0, 1, -1, 2, 44, 127, 128, 200, 255, 256, -128, -129, 259, 300, 32767, 32768, -32768, -32769,
-    65504, 65519, 65520, 65535, 65536, 70000, 16777217, 2147483647, 2147483648LL, -2147483648LL,
-    4294967301LL, (i128{1} << 53) + 1, (i128{1} << 53) + (i128{1} << 29) + 1,
-    -((i128{1} << 53) + (i128{1} << 29) + 1), (i128{1} << 59) + (i128{1} << 35) + 1,
-    (i128{1} << 59) - 1, -(i128{1} << 59), INT64_MAX, INT64_MIN, 1000000007,
+    0,
+    1,
+    -1,
+    2,
+    44,
+    127,
+    128,
+    200,
+    255,
+    256,
+    -128,
+    -129,
+    259,
+    300,
+    32767,
+    32768,
+    -32768,
+    -32769,
+    65504,
+    65519,
+    65520,
+    65535,
+    65536,
+    70000,
+    16777217,
+    2147483647,
+    2147483648LL,
+    -2147483648LL,
+    4294967301LL,
+    (i128{1} << 53) + 1,
+    (i128{1} << 53) + (i128{1} << 29) + 1,
+    -((i128{1} << 53) + (i128{1} << 29) + 1),
+    (i128{1} << 59) + (i128{1} << 35) + 1,
+    (i128{1} << 59) - 1,
+    -(i128{1} << 59),
+    INT64_MAX,
+    INT64_MIN,
+    1000000007,
 };
 
 const double kFloatProbes[] = {
-    0.0, -0.0, 0.5, -0.5, 0.9999, 1.5, -1.5, 2.5, 44.9, 127.9, 128.0, -128.9, 255.5, 256.0, 259.0,
-    300.7, -300.7, 1.00390625, 3.0e9, -3.0e9, 4294967296.5, 1e20, -1e20, 9.3e18, -9.3e18, 1.8e19,
-    1e39, 1e300, -1e300, 16777217.0, 65504.0, 65519.0, 65520.0, -70000.0, 1e-8, 6e-8, 1e-45,
-    5e-324, 3.4028235e38, kNaN, kInf, -kInf,
+    0.0,      -0.0,   0.5,     -0.5,   0.9999, 1.5,          -1.5,       2.5,        44.9,    127.9,        128.0,
+    -128.9,   255.5,  256.0,   259.0,  300.7,  -300.7,       1.00390625, 3.0e9,      -3.0e9,  4294967296.5, 1e20,
+    -1e20,    9.3e18, -9.3e18, 1.8e19, 1e39,   1e300,        -1e300,     16777217.0, 65504.0, 65519.0,      65520.0,
+    -70000.0, 1e-8,   6e-8,    1e-45,  5e-324, 3.4028235e38, kNaN,       kInf,       -kInf,
 };
 
 template <class T>
@@ -210,12 +238,12 @@ void CheckPair(ThreadPool* pool) {
   for (size_t i = 0; i < in.size(); ++i) {
     const To want = Encode<To>(Decode(in[i]));
     if (!Same(out[i], want) && failures++ < 5)
-      ADD_FAILURE() << DTypeName(from) << " -> " << DTypeName(to) << ": " << Show(in[i]) << " gave "
-                    << Show(out[i]) << ", want " << Show(want);
+      ADD_FAILURE() << DTypeName(from) << " -> " << DTypeName(to) << ": " << Show(in[i]) << " gave " << Show(out[i])
+                    << ", want " << Show(want);
   }
   // The per-element entry point used for constants and iota must agree.
-  if constexpr (std::is_same_v<From, double> || std::is_same_v<From, float> ||
-                std::is_same_v<From, int64_t> || std::is_same_v<From, uint64_t>) {
+  if constexpr (std::is_same_v<From, double> || std::is_same_v<From, float> || std::is_same_v<From, int64_t> ||
+                std::is_same_v<From, uint64_t>) {
     for (size_t i = 0; i < in.size(); ++i)
       EXPECT_TRUE(Same(ConvertValue<To, From>(in[i]), out[i]))
           << "ConvertValue " << DTypeName(from) << " -> " << DTypeName(to) << " of " << Show(in[i]);
@@ -299,8 +327,8 @@ TEST(ConvertKnownValues, IntegerNarrowingAndWidening) {
   EXPECT_EQ((Conv<int16_t, int32_t>(70000)), 4464);
   EXPECT_EQ((Conv<int8_t, uint8_t>(200)), -56);
   EXPECT_EQ((Conv<uint8_t, int8_t>(-1)), 255);
-  EXPECT_EQ((Conv<int64_t, int8_t>(-1)), -1);             // sign-extends
-  EXPECT_EQ((Conv<int64_t, uint8_t>(255)), 255);          // zero-extends
+  EXPECT_EQ((Conv<int64_t, int8_t>(-1)), -1);     // sign-extends
+  EXPECT_EQ((Conv<int64_t, uint8_t>(255)), 255);  // zero-extends
   EXPECT_EQ((Conv<uint64_t, int32_t>(-1)), UINT64_MAX);
   EXPECT_EQ((Conv<int32_t, uint64_t>(0x1234567887654321ULL)), static_cast<int32_t>(0x87654321u));
 }
@@ -333,7 +361,7 @@ TEST(ConvertKnownValues, BF16Truncates) {
   EXPECT_EQ(static_cast<float>(Conv<bf16, float>(259.0f)), 258.0f);
   EXPECT_EQ((Conv<bf16, float>(1.00390625f)).bits, 0x3f80);  // 1.0
   EXPECT_EQ((Conv<bf16, float>(-1.00390625f)).bits, 0xbf80);
-  EXPECT_EQ((Conv<bf16, double>(1e39)).bits, 0x7f80);        // f32 overflow: Inf
+  EXPECT_EQ((Conv<bf16, double>(1e39)).bits, 0x7f80);  // f32 overflow: Inf
   EXPECT_EQ((Conv<bf16, double>(-0.0)).bits, 0x8000);
   EXPECT_EQ((Conv<bf16, f16>(f16(65504.0f))).bits, 0x477f);  // 65280
   EXPECT_EQ(static_cast<float>(Conv<bf16, uint16_t>(65535)), 65280.0f);
@@ -361,7 +389,7 @@ TEST(ConvertKnownValues, F16Subnormals) {
   EXPECT_EQ((Conv<f16, float>(std::ldexp(1.0f, -25))).bits, 0x0000);  // tie -> even (0)
   EXPECT_EQ((Conv<f16, float>(std::ldexp(3.0f, -25))).bits, 0x0002);  // 1.5 ulp: tie -> 2
   EXPECT_EQ((Conv<f16, double>(6e-8)).bits, 0x0001);
-  EXPECT_EQ((Conv<f16, double>(-1e-8)).bits, 0x8000);                 // underflow keeps the sign
+  EXPECT_EQ((Conv<f16, double>(-1e-8)).bits, 0x8000);                    // underflow keeps the sign
   EXPECT_EQ((Conv<f16, float>(std::ldexp(1023.0f, -24))).bits, 0x03ff);  // largest subnormal
   EXPECT_EQ((Conv<f16, float>(std::ldexp(2047.0f, -25))).bits, 0x0400);  // rounds up to min normal
   f16 h;

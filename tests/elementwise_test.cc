@@ -35,7 +35,6 @@ namespace {
 
 using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
-
 // 0 and 1 element, shorter than any vector, a tail after full vectors, many
 // vectors, and more than one thread-pool grain (65536).
 constexpr size_t kLengths[] = {0, 1, 3, 17, 1000, 70000};
@@ -77,8 +76,6 @@ int64_t AllowedUlps(OpCode op, DType dtype) {
 // ---------------------------------------------------------------------------
 // Bits and ulp distances.
 
-
-
 // Maps a float's bits onto a line where adjacent floats differ by 1 and both
 // zeros are 0.
 template <class T>
@@ -99,8 +96,8 @@ int64_t UlpDistance(T a, T b) {
 // Compares `got` with `want` element by element in `dtype`, allowing `ulps`
 // for floats (0: bit-exact, any NaN equals any NaN). Returns the largest
 // distance seen; reports at most a few mismatches.
-int64_t ExpectClose(DType dtype, std::span<const std::byte> got, std::span<const std::byte> want,
-                    int64_t ulps, const std::string& what) {
+int64_t ExpectClose(DType dtype, std::span<const std::byte> got, std::span<const std::byte> want, int64_t ulps,
+                    const std::string& what) {
   EXPECT_EQ(got.size(), want.size()) << what;
   int64_t worst = 0;
   VisitDType(dtype, [&](auto tag) {
@@ -129,8 +126,8 @@ int64_t ExpectClose(DType dtype, std::span<const std::byte> got, std::span<const
         }
       }
       if (!ok && failures++ < 5)
-        ADD_FAILURE() << what << " element " << i << ": got " << Show(g[i]) << ", want "
-                      << Show(w[i]) << " (allowed " << ulps << " ulp)";
+        ADD_FAILURE() << what << " element " << i << ": got " << Show(g[i]) << ", want " << Show(w[i]) << " (allowed "
+                      << ulps << " ulp)";
     }
   });
   return worst;
@@ -142,10 +139,39 @@ int64_t ExpectClose(DType dtype, std::span<const std::byte> got, std::span<const
 // Values every float op meets somewhere in the catalogue run: the special
 // cases the guarded SIMD paths hand to the reference.
 const double kFloatSpecials[] = {
-    std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
-    -std::numeric_limits<double>::infinity(), 0.0, -0.0, 1e-45, -1e-45, 1e-40, 1.17549435e-38,
-    0.5, -0.5, 1.5, 2.5, -2.5, -0.4, 0.49999997, 1.0, -1.0, 88.7, 89.0, -87.5, -104.0, 709.5,
-    -745.0, 1e6, -1e6, 39001.0, 3.4e38, -3.4e38, 1e300, 65504.0, 65520.0, 8388609.0,
+    std::numeric_limits<double>::quiet_NaN(),
+    std::numeric_limits<double>::infinity(),
+    -std::numeric_limits<double>::infinity(),
+    0.0,
+    -0.0,
+    1e-45,
+    -1e-45,
+    1e-40,
+    1.17549435e-38,
+    0.5,
+    -0.5,
+    1.5,
+    2.5,
+    -2.5,
+    -0.4,
+    0.49999997,
+    1.0,
+    -1.0,
+    88.7,
+    89.0,
+    -87.5,
+    -104.0,
+    709.5,
+    -745.0,
+    1e6,
+    -1e6,
+    39001.0,
+    3.4e38,
+    -3.4e38,
+    1e300,
+    65504.0,
+    65520.0,
+    8388609.0,
     4503599627370497.0,
 };
 
@@ -167,12 +193,16 @@ enum class Domain { kGeneral, kExp, kLog, kLog1p, kTrig, kSqrt };
 
 Domain DomainOf(OpCode op) {
   switch (op) {
-    case OpCode::exp: case OpCode::expm1: case OpCode::sigmoid: case OpCode::tanh:
-      return Domain::kExp;
+    case OpCode::exp:
+    case OpCode::expm1:
+    case OpCode::sigmoid:
+    case OpCode::tanh: return Domain::kExp;
     case OpCode::log: return Domain::kLog;
     case OpCode::log1p: return Domain::kLog1p;
-    case OpCode::sin: case OpCode::cos: return Domain::kTrig;
-    case OpCode::sqrt: case OpCode::rsqrt: return Domain::kSqrt;
+    case OpCode::sin:
+    case OpCode::cos: return Domain::kTrig;
+    case OpCode::sqrt:
+    case OpCode::rsqrt: return Domain::kSqrt;
     default: return Domain::kGeneral;
   }
 }
@@ -182,9 +212,7 @@ Domain DomainOf(OpCode op) {
 // wide magnitudes (which send whole vectors down the guarded scalar path).
 double FloatValue(Domain domain, bool wide_type, size_t i, Rng& rng) {
   auto uniform = [&](double lo, double hi) { return lo + (hi - lo) * rng.Unit(); };
-  auto log_uniform = [&](double lo_exp2, double hi_exp2) {
-    return std::exp2(uniform(lo_exp2, hi_exp2));
-  };
+  auto log_uniform = [&](double lo_exp2, double hi_exp2) { return std::exp2(uniform(lo_exp2, hi_exp2)); };
   auto sign = [&]() { return (rng() & 1) ? 1.0 : -1.0; };
   if ((i / 64) % 8 == 7) {
     if (rng() % 2 == 0) return kFloatSpecials[rng() % std::size(kFloatSpecials)];
@@ -194,16 +222,11 @@ double FloatValue(Domain domain, bool wide_type, size_t i, Rng& rng) {
     case Domain::kExp:
       if (rng() % 2 == 0) return uniform(-3, 3);
       return wide_type && rng() % 2 == 0 ? uniform(-720, 720) : uniform(-90, 90);
-    case Domain::kLog:
-      return wide_type ? log_uniform(-1020, 1020) : log_uniform(-125, 127);
-    case Domain::kLog1p:
-      return rng() % 2 == 0 ? uniform(-0.999, 5) : log_uniform(-60, 60);
-    case Domain::kTrig:
-      return rng() % 2 == 0 ? uniform(-10, 10) : uniform(-40000, 40000);
-    case Domain::kSqrt:
-      return rng() % 10 == 0 ? -uniform(0, 100) : log_uniform(-100, 100);
-    case Domain::kGeneral:
-      break;
+    case Domain::kLog: return wide_type ? log_uniform(-1020, 1020) : log_uniform(-125, 127);
+    case Domain::kLog1p: return rng() % 2 == 0 ? uniform(-0.999, 5) : log_uniform(-60, 60);
+    case Domain::kTrig: return rng() % 2 == 0 ? uniform(-10, 10) : uniform(-40000, 40000);
+    case Domain::kSqrt: return rng() % 10 == 0 ? -uniform(0, 100) : log_uniform(-100, 100);
+    case Domain::kGeneral: break;
   }
   switch (rng() % 4) {
     case 0: return uniform(-100, 100);
@@ -216,8 +239,8 @@ double FloatValue(Domain domain, bool wide_type, size_t i, Rng& rng) {
 template <class T>
 T IntValue(Rng& rng) {
   if (rng() % 10 == 0) {
-    const T edges[] = {T(0), T(1), static_cast<T>(-1), std::numeric_limits<T>::min(),
-                       std::numeric_limits<T>::max(), T(2)};
+    const T edges[] = {T(0), T(1), static_cast<T>(-1), std::numeric_limits<T>::min(), std::numeric_limits<T>::max(),
+                       T(2)};
     return edges[rng() % std::size(edges)];
   }
   return static_cast<T>(rng());
@@ -236,8 +259,8 @@ bool IsShift(OpCode op) { return op == OpCode::left_shift || op == OpCode::right
 std::vector<std::byte> MakeOperand(OpCode op, DType dtype, size_t n, int which, uint64_t seed,
                                    const std::vector<std::byte>* first) {
   std::vector<std::byte> bytes(n * DTypeSize(dtype));
-  Rng rng(seed * 1000003 + static_cast<uint64_t>(op) * 101 +
-                      static_cast<uint64_t>(dtype) * 7 + static_cast<uint64_t>(which));
+  Rng rng(seed * 1000003 + static_cast<uint64_t>(op) * 101 + static_cast<uint64_t>(dtype) * 7 +
+          static_cast<uint64_t>(which));
   const Domain domain = DomainOf(op);
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -280,8 +303,7 @@ DType OutDType(OpCode op, DType dtype) {
 }
 
 bool IsElementwise(const OpInfo& info) {
-  return info.family == OpFamily::kBinary || info.family == OpFamily::kCompare ||
-         info.family == OpFamily::kUnary;
+  return info.family == OpFamily::kBinary || info.family == OpFamily::kCompare || info.family == OpFamily::kUnary;
 }
 
 // Output buffer with a canary after the n elements: kernels must write every
@@ -299,12 +321,10 @@ struct OutBuffer {
   }
 };
 
-Status RunOp(const OpInfo& info, DType dtype, const std::vector<std::byte>& a,
-             const std::vector<std::byte>& b, std::span<std::byte> out, ThreadPool* pool,
-             bool reference) {
+Status RunOp(const OpInfo& info, DType dtype, const std::vector<std::byte>& a, const std::vector<std::byte>& b,
+             std::span<std::byte> out, ThreadPool* pool, bool reference) {
   if (info.arity == 2) {
-    return reference ? BinaryReference(info.code, dtype, a, b, out)
-                     : Binary(info.code, dtype, a, b, out, pool);
+    return reference ? BinaryReference(info.code, dtype, a, b, out) : Binary(info.code, dtype, a, b, out, pool);
   }
   return reference ? UnaryReference(info.code, dtype, a, out) : Unary(info.code, dtype, a, out, pool);
 }
@@ -339,8 +359,8 @@ std::vector<Case> MakeCases(size_t n_override = 0) {
 }
 
 std::string Label(const Case& c, const std::string& target) {
-  return std::string(c.info->name) + " " + std::string(DTypeName(c.dtype)) + " n=" +
-         std::to_string(c.n) + " target " + target;
+  return std::string(c.info->name) + " " + std::string(DTypeName(c.dtype)) + " n=" + std::to_string(c.n) + " target " +
+         target;
 }
 
 TEST(ElementwiseTest, CatalogueCoversEveryFamilyMember) {
@@ -508,14 +528,12 @@ void ExpectUnary(OpCode op, std::vector<T> a, std::vector<R> want) {
   });
 }
 
-
 TEST(ElementwiseKnownValues, IntegerAddSubtractMultiplyWrap) {
   ExpectBinary<int8_t>(OpCode::add, {127, -128, 100, -1}, {1, -1, 100, 1}, {-128, 127, -56, 0});
   ExpectBinary<uint8_t>(OpCode::add, {200, 255, 0}, {100, 1, 0}, {44, 0, 0});
   ExpectBinary<int8_t>(OpCode::subtract, {-128, 127}, {1, -1}, {127, -128});
   ExpectBinary<uint8_t>(OpCode::subtract, {0, 5}, {1, 10}, {255, 251});
-  ExpectBinary<int32_t>(OpCode::multiply, {65536, 2147483647, -2147483647 - 1, 123456789},
-                        {65536, 2, -1, 1000},
+  ExpectBinary<int32_t>(OpCode::multiply, {65536, 2147483647, -2147483647 - 1, 123456789}, {65536, 2, -1, 1000},
                         {0, -2, -2147483647 - 1, static_cast<int32_t>(123456789000LL & 0xffffffff)});
   ExpectBinary<int64_t>(OpCode::multiply, {INT64_MAX, 4294967296LL}, {3, 4294967296LL},
                         {static_cast<int64_t>(static_cast<uint64_t>(INT64_MAX) * 3), 0});
@@ -553,22 +571,19 @@ void ExpectDivisionByZeroRejected() {
     std::vector<T> a(1000, T(7)), b(1000, T(3));
     b[997] = T(0);
     std::vector<T> out(1000, T(42));
-    const Status st =
-        Binary(op, dtype, AsBytes(a), AsBytes(b), std::as_writable_bytes(std::span(out)), nullptr);
+    const Status st = Binary(op, dtype, AsBytes(a), AsBytes(b), std::as_writable_bytes(std::span(out)), nullptr);
     EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << GetOpInfo(op).name << " " << DTypeName(dtype);
     EXPECT_TRUE(std::all_of(out.begin(), out.end(), [](T v) { return v == T(42); }))
         << "output written before the error";
-    const Status ref =
-        BinaryReference(op, dtype, AsBytes(a), AsBytes(b), std::as_writable_bytes(std::span(out)));
+    const Status ref = BinaryReference(op, dtype, AsBytes(a), AsBytes(b), std::as_writable_bytes(std::span(out)));
     EXPECT_EQ(ref.code(), ErrorCode::kInvalidArgument);
     ThreadPool pool(2);
     std::vector<T> big_a(200000, T(1)), big_b(200000, T(1));
     big_b[199999] = T(0);
     std::vector<T> big_out(200000);
-    EXPECT_EQ(Binary(op, dtype, AsBytes(big_a), AsBytes(big_b),
-                     std::as_writable_bytes(std::span(big_out)), &pool)
-                  .code(),
-              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(
+        Binary(op, dtype, AsBytes(big_a), AsBytes(big_b), std::as_writable_bytes(std::span(big_out)), &pool).code(),
+        ErrorCode::kInvalidArgument);
   }
 }
 
@@ -586,8 +601,7 @@ TEST(ElementwiseKnownValues, IntegerDivisionByZeroIsInvalidArgument) {
 }
 
 TEST(ElementwiseKnownValues, IntegerPow) {
-  ExpectBinary<int32_t>(OpCode::pow, {2, -2, 3, 0, 0, -1, 7},
-                        {10, 3, 40, 0, 5, 1001, 1},
+  ExpectBinary<int32_t>(OpCode::pow, {2, -2, 3, 0, 0, -1, 7}, {10, 3, 40, 0, 5, 1001, 1},
                         {1024, -8, static_cast<int32_t>(0x291fe821u) /* 3^40 mod 2^32 */, 1, 0, -1, 7});
   ExpectBinary<uint8_t>(OpCode::pow, {2, 3, 255}, {8, 5, 2}, {0, 243, 1});
   ExpectBinary<int64_t>(OpCode::pow, {2, 10}, {63, 18}, {INT64_MIN, 1000000000000000000LL});
@@ -595,14 +609,13 @@ TEST(ElementwiseKnownValues, IntegerPow) {
     VisitDType(dtype, [&](auto tag) {
       using T = decltype(tag);
       if constexpr (kIsInt<T>) {
-      std::vector<T> a(100, T(2)), b(100, T(1)), out(100, T(5));
-      b[60] = T(-1);
-      EXPECT_EQ(Binary(OpCode::pow, dtype, AsBytes(a), AsBytes(b),
-                       std::as_writable_bytes(std::span(out)), nullptr)
-                    .code(),
-                ErrorCode::kInvalidArgument)
-          << DTypeName(dtype);
-      EXPECT_EQ(out[0], T(5)) << "written before the error";
+        std::vector<T> a(100, T(2)), b(100, T(1)), out(100, T(5));
+        b[60] = T(-1);
+        EXPECT_EQ(
+            Binary(OpCode::pow, dtype, AsBytes(a), AsBytes(b), std::as_writable_bytes(std::span(out)), nullptr).code(),
+            ErrorCode::kInvalidArgument)
+            << DTypeName(dtype);
+        EXPECT_EQ(out[0], T(5)) << "written before the error";
       }
     });
   }
@@ -611,8 +624,8 @@ TEST(ElementwiseKnownValues, IntegerPow) {
 }
 
 TEST(ElementwiseKnownValues, FloatMinMaxPropagateNaN) {
-  ExpectBinary<float>(OpCode::max, {kNaNf, 1.0f, kNaNf, -kInff, 2.0f},
-                      {1.0f, kNaNf, kNaNf, 3.0f, kInff}, {kNaNf, kNaNf, kNaNf, 3.0f, kInff});
+  ExpectBinary<float>(OpCode::max, {kNaNf, 1.0f, kNaNf, -kInff, 2.0f}, {1.0f, kNaNf, kNaNf, 3.0f, kInff},
+                      {kNaNf, kNaNf, kNaNf, 3.0f, kInff});
   ExpectBinary<float>(OpCode::min, {kNaNf, 1.0f, kInff, 2.0f}, {1.0f, kNaNf, 3.0f, -kInff},
                       {kNaNf, kNaNf, 3.0f, -kInff});
   ExpectBinary<double>(OpCode::max, {kNaN, 5.0}, {-kInf, kNaN}, {kNaN, kNaN});
@@ -623,8 +636,7 @@ TEST(ElementwiseKnownValues, FloatMinMaxPropagateNaN) {
   ExpectBinary<double>(OpCode::max, {0.0, -0.0}, {-0.0, 0.0}, {0.0, -0.0});
   ExpectBinary<double>(OpCode::min, {0.0, -0.0}, {-0.0, 0.0}, {0.0, -0.0});
   ExpectBinary<f16>(OpCode::max, {f16(kNaNf), f16(1.0f)}, {f16(2.0f), f16(3.0f)}, {f16(kNaNf), f16(3.0f)});
-  ExpectBinary<bf16>(OpCode::min, {bf16(1.0f), bf16(-2.0f)}, {bf16(kNaNf), bf16(3.0f)},
-                     {bf16(kNaNf), bf16(-2.0f)});
+  ExpectBinary<bf16>(OpCode::min, {bf16(1.0f), bf16(-2.0f)}, {bf16(kNaNf), bf16(3.0f)}, {bf16(kNaNf), bf16(-2.0f)});
   ExpectBinary<int8_t>(OpCode::max, {-128, 5}, {127, -5}, {127, 5});
   ExpectBinary<uint64_t>(OpCode::min, {UINT64_MAX, 0}, {1, 1}, {1, 0});
 }
@@ -652,8 +664,8 @@ TEST(ElementwiseKnownValues, ComparisonsWithNaN) {
   ExpectCompare<int8_t>(OpCode::greater, {-1, 0}, {1, -128}, {0, 1});
   ExpectCompare<uint64_t>(OpCode::less, {0, UINT64_MAX}, {UINT64_MAX, 0}, {1, 0});
   // Complex: equality only; a NaN component makes them unequal.
-  ExpectCompare<c64>(OpCode::equal, {c64(1, 2), c64(1, 2), c64(kNaNf, 0)},
-                     {c64(1, 2), c64(1, -2), c64(kNaNf, 0)}, {1, 0, 0});
+  ExpectCompare<c64>(OpCode::equal, {c64(1, 2), c64(1, 2), c64(kNaNf, 0)}, {c64(1, 2), c64(1, -2), c64(kNaNf, 0)},
+                     {1, 0, 0});
   ExpectCompare<c128>(OpCode::logical_and, {c128(0, 1), c128(0, 0)}, {c128(2, 0), c128(1, 0)}, {1, 0});
 }
 
@@ -689,8 +701,7 @@ TEST(ElementwiseKnownValues, RoundingAndSignedZero) {
 
 TEST(ElementwiseKnownValues, InfinityArithmetic) {
   ExpectBinary<float>(OpCode::add, {kInff, kInff, 3e38f}, {-kInff, 1.0f, 3e38f}, {kNaNf, kInff, kInff});
-  ExpectBinary<float>(OpCode::multiply, {kInff, 0.0f, -2.0f}, {0.0f, -kInff, kInff},
-                      {kNaNf, kNaNf, -kInff});
+  ExpectBinary<float>(OpCode::multiply, {kInff, 0.0f, -2.0f}, {0.0f, -kInff, kInff}, {kNaNf, kNaNf, -kInff});
   ExpectBinary<double>(OpCode::subtract, {kInf, 1e308}, {kInf, -1e308}, {kNaN, kInf});
   ExpectUnary<float>(OpCode::sqrt, {-1.0f, -0.0f, kInff, -kInff, 4.0f, 2.0f},
                      {kNaNf, -0.0f, kInff, kNaNf, 2.0f, std::sqrt(2.0f)});
@@ -708,8 +719,8 @@ TEST(ElementwiseKnownValues, InfinityArithmetic) {
 // result, overflow, subnormal and zero results, NaN. All targets must give
 // the correctly rounded double result.
 TEST(ElementwiseKnownValues, ExpEdgesF32) {
-  const std::vector<float> x = {88.7f, 89.0f, -104.0f, -103.0f, kNaNf, 0.0f, -0.0f, 88.72283f,
-                                -87.3f, kInff, -kInff, 100.0f, 1.0f};
+  const std::vector<float> x = {88.7f,     89.0f,  -104.0f, -103.0f, kNaNf,  0.0f, -0.0f,
+                                88.72283f, -87.3f, kInff,   -kInff,  100.0f, 1.0f};
   std::vector<float> want;
   for (float v : x) want.push_back(static_cast<float>(std::exp(static_cast<double>(v))));
   EXPECT_TRUE(std::isfinite(want[0]));
@@ -743,8 +754,8 @@ TEST(ElementwiseKnownValues, TrigGuardedPath) {
 
 TEST(ElementwiseKnownValues, LogEdges) {
   const float sub = std::numeric_limits<float>::denorm_min();
-  const std::vector<float> x = {0.0f, -0.0f, -1.0f, sub, 1e-40f, kInff, -kInff, kNaNf, 1.0f,
-                                std::numeric_limits<float>::min()};
+  const std::vector<float> x = {0.0f,  -0.0f,  -1.0f, sub,  1e-40f,
+                                kInff, -kInff, kNaNf, 1.0f, std::numeric_limits<float>::min()};
   std::vector<float> want;
   for (float v : x) want.push_back(static_cast<float>(std::log(static_cast<double>(v))));
   EXPECT_EQ(want[0], -kInff);
@@ -752,16 +763,13 @@ TEST(ElementwiseKnownValues, LogEdges) {
   EXPECT_NEAR(want[3], -103.27893f, 1e-4f);
   ExpectUnary<float>(OpCode::log, x, want);
   ExpectUnary<double>(OpCode::log, {0.0, -2.0, 4.9e-324, 1.0}, {-kInf, kNaN, std::log(4.9e-324), 0.0});
-  ExpectUnary<float>(OpCode::log1p, {-1.0f, -2.0f, -0.0f, 1e-30f, kInff},
-                     {-kInff, kNaNf, -0.0f, 1e-30f, kInff});
+  ExpectUnary<float>(OpCode::log1p, {-1.0f, -2.0f, -0.0f, 1e-30f, kInff}, {-kInff, kNaNf, -0.0f, 1e-30f, kInff});
   ExpectUnary<f16>(OpCode::log, {f16(0.0f), f16(-1.0f), f16(1.0f)}, {f16(-kInff), f16(kNaNf), f16(0.0f)});
 }
 
 TEST(ElementwiseKnownValues, ComplexAbsIsRealModulus) {
-  ExpectUnary<c64, float>(OpCode::abs, {c64(3, 4), c64(-5, 12), c64(0, -2), c64(0, 0)},
-                          {5.0f, 13.0f, 2.0f, 0.0f});
-  ExpectUnary<c128, double>(OpCode::abs, {c128(3, -4), c128(1e300, 1e300)},
-                            {5.0, std::hypot(1e300, 1e300)});
+  ExpectUnary<c64, float>(OpCode::abs, {c64(3, 4), c64(-5, 12), c64(0, -2), c64(0, 0)}, {5.0f, 13.0f, 2.0f, 0.0f});
+  ExpectUnary<c128, double>(OpCode::abs, {c128(3, -4), c128(1e300, 1e300)}, {5.0, std::hypot(1e300, 1e300)});
   ExpectUnary<c64>(OpCode::negate, {c64(1, -2)}, {c64(-1, 2)});
   ExpectBinary<c64>(OpCode::multiply, {c64(1, 2)}, {c64(3, 4)}, {c64(-5, 10)});
   ExpectBinary<c128>(OpCode::add, {c128(1, 2)}, {c128(3, -4)}, {c128(4, -2)});
@@ -772,15 +780,14 @@ TEST(ElementwiseKnownValues, ComplexAbsIsRealModulus) {
 TEST(ElementwiseKnownValues, HalfFloats) {
   // f16 rounds to nearest even: 1 + 2^-11 is a tie (to 1), 1 + 3 * 2^-11 a
   // tie up (to 1 + 2^-9); past 65520 is Inf.
-  ExpectBinary<f16>(OpCode::add,
-                    {f16(1.0f), f16(1.0f), f16(65504.0f), f16(65504.0f), f16(65504.0f)},
+  ExpectBinary<f16>(OpCode::add, {f16(1.0f), f16(1.0f), f16(65504.0f), f16(65504.0f), f16(65504.0f)},
                     {f16(0.00048828125f), f16(0.00146484375f), f16(8.0f), f16(16.0f), f16(-65504.0f)},
                     {f16(1.0f), f16(1.001953125f), f16(65504.0f), f16(kInff), f16(0.0f)});
   const float min_normal = std::ldexp(1.0f, -14);
   ExpectBinary<f16>(OpCode::multiply, {f16(256.0f), f16(min_normal)}, {f16(256.0f), f16(0.5f)},
                     {f16(kInff), f16(min_normal / 2)});
   EXPECT_EQ(f16(256.0f * 256.0f).bits, 0x7c00);  // Inf
-  EXPECT_EQ(f16(3.0517578e-05f).bits, 0x0200);  // a subnormal
+  EXPECT_EQ(f16(3.0517578e-05f).bits, 0x0200);   // a subnormal
   // bf16 truncates the f32 result: 1 + 0.01171875 = 1.01171875 -> 1.0078125
   // (round to nearest would give 1.015625).
   ExpectBinary<bf16>(OpCode::add, {bf16(1.0f), bf16(1.0f)}, {bf16(0.01171875f), bf16(0.0078125f)},
@@ -806,8 +813,7 @@ TEST(ElementwiseKnownValues, Bitwise) {
 TEST(ElementwiseKnownValues, ShiftsAsNx) {
   // Nx shifts an unbounded integer and wraps it to the type.
   ExpectBinary<int8_t>(OpCode::left_shift, {1, 1, -1, 3, 5}, {3, 7, 1, 8, 100}, {8, -128, -2, 0, 0});
-  ExpectBinary<int8_t>(OpCode::right_shift, {-128, -1, 100, -7, 64}, {3, 70, 2, 1, 8},
-                       {-16, -1, 25, -4, 0});
+  ExpectBinary<int8_t>(OpCode::right_shift, {-128, -1, 100, -7, 64}, {3, 70, 2, 1, 8}, {-16, -1, 25, -4, 0});
   ExpectBinary<uint16_t>(OpCode::right_shift, {65535, 2}, {15, 16}, {1, 0});
   ExpectBinary<uint64_t>(OpCode::left_shift, {1, 1}, {63, 64}, {uint64_t{1} << 63, 0});
   for (OpCode op : {OpCode::left_shift, OpCode::right_shift}) {
@@ -841,12 +847,10 @@ TEST(ElementwiseKnownValues, InverseTrigAndFriends) {
 TEST(ElementwiseKnownValues, OpsOutsideTheirFamilyAreInternalErrors) {
   const std::vector<float> a(4, 1.0f);
   std::vector<float> out(4);
-  EXPECT_EQ(Binary(OpCode::negate, DType::kF32, AsBytes(a), AsBytes(a),
-                   std::as_writable_bytes(std::span(out)), nullptr)
+  EXPECT_EQ(Binary(OpCode::negate, DType::kF32, AsBytes(a), AsBytes(a), std::as_writable_bytes(std::span(out)), nullptr)
                 .code(),
             ErrorCode::kInternal);
-  EXPECT_EQ(Unary(OpCode::add, DType::kF32, AsBytes(a), std::as_writable_bytes(std::span(out)), nullptr)
-                .code(),
+  EXPECT_EQ(Unary(OpCode::add, DType::kF32, AsBytes(a), std::as_writable_bytes(std::span(out)), nullptr).code(),
             ErrorCode::kInternal);
 }
 

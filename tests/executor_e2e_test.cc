@@ -236,7 +236,8 @@ TEST(ExecutorE2E, PipelinedRequestsAreAnsweredInOrderOfCompletion) {
     auto* res = r.mutable_run()->mutable_program()->mutable_instructions(0)->mutable_result();
     res->set_shape(0, 4);
     res->set_shape(1, 4);
-    *r.mutable_run()->mutable_inputs(0) = testing::Tensor<float>(DType::kF32, {4, 4}, std::vector<float>(16, float(id)));
+    *r.mutable_run()->mutable_inputs(0) =
+        testing::Tensor<float>(DType::kF32, {4, 4}, std::vector<float>(16, float(id)));
     ASSERT_TRUE(p.Send(r));
   }
   for (uint64_t id = 1; id <= 50; ++id) {

@@ -16,8 +16,7 @@ using testing::ExecutorProcess;
 using testing::ProgramBuilder;
 using Kind = v1::FaultRequest;
 
-v1::Request Fault(uint64_t id, v1::FaultRequest::Kind kind,
-                  v1::FaultRequest::When when = v1::FaultRequest::NOW) {
+v1::Request Fault(uint64_t id, v1::FaultRequest::Kind kind, v1::FaultRequest::When when = v1::FaultRequest::NOW) {
   v1::Request r;
   r.set_id(id);
   r.mutable_fault()->set_kind(kind);

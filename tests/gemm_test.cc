@@ -27,8 +27,8 @@ struct Shape4 {
 };
 
 std::string ToString(const Shape4& s) {
-  return "batch=" + std::to_string(s.batch) + " m=" + std::to_string(s.m) +
-         " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k);
+  return "batch=" + std::to_string(s.batch) + " m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
+         " k=" + std::to_string(s.k);
 }
 
 // Empty operands, single elements, odd sizes, exact and cut micro-tiles
@@ -36,10 +36,10 @@ std::string ToString(const Shape4& s) {
 // KC (256 f32, 128 f64), n across NC (512), skinny n (the dot-product path)
 // and a single row panel (B read in place).
 const std::vector<Shape4> kShapes = {
-    {1, 0, 5, 3},     {1, 4, 0, 3},    {1, 3, 4, 0},     {0, 3, 4, 5},     {1, 1, 1, 1},
-    {1, 1, 17, 9},    {1, 9, 1, 9},    {1, 7, 13, 5},    {1, 33, 65, 17},  {3, 5, 9, 7},
-    {2, 12, 32, 64},  {1, 24, 64, 33}, {1, 13, 33, 300}, {1, 3, 600, 40},  {2, 25, 530, 270},
-    {4, 2, 3, 1},     {2, 6, 16, 0},   {2, 20, 1, 300},  {1, 3, 4, 70},    {1, 11, 96, 20},
+    {1, 0, 5, 3},    {1, 4, 0, 3},    {1, 3, 4, 0},     {0, 3, 4, 5},    {1, 1, 1, 1},
+    {1, 1, 17, 9},   {1, 9, 1, 9},    {1, 7, 13, 5},    {1, 33, 65, 17}, {3, 5, 9, 7},
+    {2, 12, 32, 64}, {1, 24, 64, 33}, {1, 13, 33, 300}, {1, 3, 600, 40}, {2, 25, 530, 270},
+    {4, 2, 3, 1},    {2, 6, 16, 0},   {2, 20, 1, 300},  {1, 3, 4, 70},   {1, 11, 96, 20},
 };
 
 int64_t Count(int64_t x, int64_t y, int64_t z) { return x * y * z; }
@@ -94,8 +94,7 @@ double AsDouble(T v) {
 // contributes about one unit roundoff of a sum of size up to k. Halves
 // accumulate in f32 and round once, so they may differ by one unit of the
 // half type.
-void ExpectNear(DType dtype, int64_t k, std::span<const std::byte> got,
-                std::span<const std::byte> want) {
+void ExpectNear(DType dtype, int64_t k, std::span<const std::byte> got, std::span<const std::byte> want) {
   ASSERT_EQ(got.size(), want.size());
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -118,8 +117,8 @@ void ExpectNear(DType dtype, int64_t k, std::span<const std::byte> got,
           diff = std::abs(AsDouble(g[i]) - AsDouble(w[i]));
           mag = std::abs(AsDouble(w[i]));
         }
-        const double tol = kIsHalf<T> ? 2 * Epsilon<T>() * (1 + mag) + 1e-5 * (k + 1)
-                                      : 4 * Epsilon<T>() * (k + 1) * (1 + mag);
+        const double tol =
+            kIsHalf<T> ? 2 * Epsilon<T>() * (1 + mag) + 1e-5 * (k + 1) : 4 * Epsilon<T>() * (k + 1) * (1 + mag);
         if (!(diff <= tol)) {
           ++failures;
           ADD_FAILURE() << "element " << i << ": |got - want| = " << diff << " > " << tol;
@@ -130,7 +129,7 @@ void ExpectNear(DType dtype, int64_t k, std::span<const std::byte> got,
 }
 
 constexpr DType kAllDTypes[] = {
-    DType::kS8,  DType::kS16, DType::kS32, DType::kS64, DType::kU8,  DType::kU16, DType::kU32,
+    DType::kS8,  DType::kS16, DType::kS32,  DType::kS64, DType::kU8,  DType::kU16, DType::kU32,
     DType::kU64, DType::kF16, DType::kBF16, DType::kF32, DType::kF64, DType::kC64, DType::kC128,
 };
 
@@ -201,8 +200,7 @@ TEST(GemmTest, IntegersWrap) {
 // and the rows of a skinny product.
 TEST(GemmTest, ThreadPoolMatchesReference) {
   const std::vector<Shape4> shapes = {
-      {1, 130, 260, 300}, {1, 61, 600, 280}, {5, 9, 17, 11},
-      {3, 40, 70, 90},    {1, 1, 700, 300},  {1, 3000, 2, 700},
+      {1, 130, 260, 300}, {1, 61, 600, 280}, {5, 9, 17, 11}, {3, 40, 70, 90}, {1, 1, 700, 300}, {1, 3000, 2, 700},
   };
   for (unsigned threads : {2u, 8u}) {
     ThreadPool pool(threads);

@@ -45,9 +45,9 @@ std::string Render() {
     if (op.code == OpCode::sum) simd = "f32, f64 (rows)";
     if (op.code == OpCode::dot) simd = "f32, f64";
     os << "| `" << op.name << "` | " << FamilyName(op.family) << " | "
-       << (op.arity < 0 ? std::string("1+") : std::to_string(op.arity)) << " | " << DTypeClassName(op.dtypes)
-       << " | " << (op.attributes.empty() ? std::string("-") : std::string(op.attributes)) << " | " << simd
-       << " | " << op.summary << " |\n";
+       << (op.arity < 0 ? std::string("1+") : std::to_string(op.arity)) << " | " << DTypeClassName(op.dtypes) << " | "
+       << (op.attributes.empty() ? std::string("-") : std::string(op.attributes)) << " | " << simd << " | "
+       << op.summary << " |\n";
   }
   return os.str();
 }

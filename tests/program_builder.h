@@ -25,8 +25,7 @@ class ProgramBuilder {
     *program_.add_inputs() = Type(dtype, std::move(shape));
     return next_++;
   }
-  v1::Instruction& Add(const std::string& op, std::vector<uint32_t> operands, DType dtype,
-                       std::vector<int64_t> shape) {
+  v1::Instruction& Add(const std::string& op, std::vector<uint32_t> operands, DType dtype, std::vector<int64_t> shape) {
     auto* in = program_.add_instructions();
     in->set_op(op);
     for (uint32_t o : operands) in->add_operands(o);

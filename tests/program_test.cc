@@ -205,8 +205,7 @@ TEST(ProgramOps, Reshape) {
 TEST(ProgramOps, Transpose3D) {
   const Shape in_shape = {2, 3, 4};
   const auto v = Iota<int32_t>(24);
-  for (const std::vector<int64_t>& perm :
-       {std::vector<int64_t>{2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}, {0, 1, 2}}) {
+  for (const std::vector<int64_t>& perm : {std::vector<int64_t>{2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}, {0, 1, 2}}) {
     Shape out_shape;
     for (int64_t p : perm) out_shape.push_back(in_shape[p]);
     Builder b;
@@ -288,17 +287,13 @@ TEST(ProgramOps, SliceWithStrides) {
     SetRepeated(a.mutable_strides(), {2, 3});
   }));
   // Strides omitted = 1: a contiguous block.
-  b.Output(b.Op("slice", {x}, DType::kS64, {2, 3}, [](v1::Attributes& a) {
-    SetRepeated(a.mutable_start(), {3, 2});
-  }));
+  b.Output(b.Op("slice", {x}, DType::kS64, {2, 3}, [](v1::Attributes& a) { SetRepeated(a.mutable_start(), {3, 2}); }));
   // Stride larger than the length: one element; and an empty slice.
   b.Output(b.Op("slice", {x}, DType::kS64, {1, 2}, [](v1::Attributes& a) {
     SetRepeated(a.mutable_start(), {4, 1});
     SetRepeated(a.mutable_strides(), {7, 4});
   }));
-  b.Output(b.Op("slice", {x}, DType::kS64, {0, 6}, [](v1::Attributes& a) {
-    SetRepeated(a.mutable_start(), {5, 0});
-  }));
+  b.Output(b.Op("slice", {x}, DType::kS64, {0, 6}, [](v1::Attributes& a) { SetRepeated(a.mutable_start(), {5, 0}); }));
   Ran r = ValidateAndRun(b, {MakeHost<int64_t>({5, 6}, Iota<int64_t>(30))});
   ASSERT_EQ(r.outputs.size(), 4u);
   EXPECT_EQ(Values<int64_t>(r.outputs[0]), (std::vector<int64_t>{6, 9, 18, 21}));
@@ -313,21 +308,18 @@ TEST(ProgramOps, ConcatenateThreeOperandsOnTheMiddleAxis) {
   const uint32_t p = b.Input(DType::kU16, {2, 1, 3});
   const uint32_t q = b.Input(DType::kU16, {2, 0, 3});  // zero-size operand
   const uint32_t s = b.Input(DType::kU16, {2, 2, 3});
-  b.Output(b.Op("concatenate", {p, q, s}, DType::kU16, {2, 3, 3},
-                [](v1::Attributes& a) { a.set_axis(1); }));
+  b.Output(b.Op("concatenate", {p, q, s}, DType::kU16, {2, 3, 3}, [](v1::Attributes& a) { a.set_axis(1); }));
   b.Output(b.Op("concatenate", {s, p}, DType::kU16, {2, 3, 3}, [](v1::Attributes& a) { a.set_axis(1); }));
   b.Output(b.Op("concatenate", {p, p}, DType::kU16, {4, 1, 3}, [](v1::Attributes& a) { a.set_axis(0); }));
-  const auto pv = Iota<uint16_t>(6, 100);  // p[i][0][k] = 100 + 3i + k
+  const auto pv = Iota<uint16_t>(6, 100);   // p[i][0][k] = 100 + 3i + k
   const auto sv = Iota<uint16_t>(12, 200);  // s[i][j][k] = 200 + 6i + 3j + k
-  Ran r = ValidateAndRun(b, {MakeHost<uint16_t>({2, 1, 3}, pv), MakeHost<uint16_t>({2, 0, 3}, {}),
-                             MakeHost<uint16_t>({2, 2, 3}, sv)});
+  Ran r = ValidateAndRun(
+      b, {MakeHost<uint16_t>({2, 1, 3}, pv), MakeHost<uint16_t>({2, 0, 3}, {}), MakeHost<uint16_t>({2, 2, 3}, sv)});
   ASSERT_EQ(r.outputs.size(), 3u);
-  EXPECT_EQ(Values<uint16_t>(r.outputs[0]),
-            (std::vector<uint16_t>{100, 101, 102, 200, 201, 202, 203, 204, 205,
-                                   103, 104, 105, 206, 207, 208, 209, 210, 211}));
-  EXPECT_EQ(Values<uint16_t>(r.outputs[1]),
-            (std::vector<uint16_t>{200, 201, 202, 203, 204, 205, 100, 101, 102,
-                                   206, 207, 208, 209, 210, 211, 103, 104, 105}));
+  EXPECT_EQ(Values<uint16_t>(r.outputs[0]), (std::vector<uint16_t>{100, 101, 102, 200, 201, 202, 203, 204, 205, 103,
+                                                                   104, 105, 206, 207, 208, 209, 210, 211}));
+  EXPECT_EQ(Values<uint16_t>(r.outputs[1]), (std::vector<uint16_t>{200, 201, 202, 203, 204, 205, 100, 101, 102, 206,
+                                                                   207, 208, 209, 210, 211, 103, 104, 105}));
   EXPECT_EQ(Values<uint16_t>(r.outputs[2]),
             (std::vector<uint16_t>{100, 101, 102, 103, 104, 105, 100, 101, 102, 103, 104, 105}));
 }
@@ -404,8 +396,8 @@ TEST(ProgramOps, PadMatchesBruteForce) {
         const int64_t oi = lo[0] + i * (in[0] + 1), oj = lo[1] + j * (in[1] + 1);
         if (oi >= 0 && oi < out[0] && oj >= 0 && oj < out[1]) want[oi * out[1] + oj] = v[i * 4 + j];
       }
-    EXPECT_EQ(got, want) << "lo " << lo[0] << "," << lo[1] << " hi " << hi[0] << "," << hi[1]
-                         << " interior " << in[0] << "," << in[1];
+    EXPECT_EQ(got, want) << "lo " << lo[0] << "," << lo[1] << " hi " << hi[0] << "," << hi[1] << " interior " << in[0]
+                         << "," << in[1];
   }
 }
 
@@ -420,9 +412,8 @@ TEST(ProgramOps, Select) {
   b.Output(b.Op("select", {pred, ti, fi}, DType::kS8, {5}));
   std::vector<c64> tv, fv;
   for (int i = 0; i < 5; ++i) tv.emplace_back(i, 1), fv.emplace_back(-i, -1);
-  Ran r = ValidateAndRun(b, {MakeHost<uint8_t>({5}, {0, 1, 2, 255, 0}), MakeHost<c64>({5}, tv),
-                             MakeHost<c64>({5}, fv), MakeHost<int8_t>({5}, {1, 2, 3, 4, 5}),
-                             MakeHost<int8_t>({5}, {-1, -2, -3, -4, -5})});
+  Ran r = ValidateAndRun(b, {MakeHost<uint8_t>({5}, {0, 1, 2, 255, 0}), MakeHost<c64>({5}, tv), MakeHost<c64>({5}, fv),
+                             MakeHost<int8_t>({5}, {1, 2, 3, 4, 5}), MakeHost<int8_t>({5}, {-1, -2, -3, -4, -5})});
   ASSERT_EQ(r.outputs.size(), 2u);
   EXPECT_EQ(Values<c64>(r.outputs[0]), (std::vector<c64>{fv[0], tv[1], tv[2], tv[3], fv[4]}));
   EXPECT_EQ(Values<int8_t>(r.outputs[1]), (std::vector<int8_t>{-1, 2, 3, 4, -5}));
@@ -518,7 +509,7 @@ TEST(ProgramDot, MatrixTimesVector) {
   const uint32_t v = b.Input(DType::kF64, {3});
   b.Output(Dot(b, m, v, DType::kF64, {2}, {1}, {0}));
   b.Output(Dot(b, v, m, DType::kF64, {2}, {0}, {1}));  // v . m^T
-  b.Output(Dot(b, v, v, DType::kF64, {}, {0}, {0}));  // inner product: a scalar
+  b.Output(Dot(b, v, v, DType::kF64, {}, {0}, {0}));   // inner product: a scalar
   Ran r = ValidateAndRun(b, {MakeHost<double>({2, 3}, {1, 2, 3, 4, 5, 6}), MakeHost<double>({3}, {1, -1, 2})});
   ASSERT_EQ(r.outputs.size(), 3u);
   EXPECT_EQ(Values<double>(r.outputs[0]), (std::vector<double>{5, 11}));
@@ -534,8 +525,7 @@ std::vector<int32_t> BruteDot(const Shape& ls, const std::vector<int32_t>& l, co
   auto free_axes = [](const Shape& s, const std::vector<int64_t>& c, const std::vector<int64_t>& bt) {
     std::vector<int64_t> f;
     for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
-      if (std::find(c.begin(), c.end(), i) == c.end() && std::find(bt.begin(), bt.end(), i) == bt.end())
-        f.push_back(i);
+      if (std::find(c.begin(), c.end(), i) == c.end() && std::find(bt.begin(), bt.end(), i) == bt.end()) f.push_back(i);
     return f;
   };
   const auto lf = free_axes(ls, lc, lb), rf = free_axes(rs, rc, rb);
@@ -602,20 +592,20 @@ void CheckDot(const Shape& ls, const Shape& rs, std::vector<int64_t> lc, std::ve
   ASSERT_EQ(run.outputs.size(), 1u);
   EXPECT_EQ(run.outputs[0].shape, out_shape);
   EXPECT_EQ(Values<int32_t>(run.outputs[0]), want)
-      << "lhs " << ShapeString(ls) << " rhs " << ShapeString(rs) << " contract " << ShapeString(lc)
-      << "/" << ShapeString(rc) << " batch " << ShapeString(lb) << "/" << ShapeString(rb);
+      << "lhs " << ShapeString(ls) << " rhs " << ShapeString(rs) << " contract " << ShapeString(lc) << "/"
+      << ShapeString(rc) << " batch " << ShapeString(lb) << "/" << ShapeString(rb);
 }
 
 TEST(ProgramDot, GeneralContractions) {
-  CheckDot({2, 2, 3}, {2, 3, 2}, {2}, {1}, {0}, {0});            // batched matmul
-  CheckDot({2, 3, 4}, {3, 4, 5}, {1, 2}, {0, 1});                // two contraction axes
-  CheckDot({2, 3, 4}, {3, 4, 5}, {2, 1}, {1, 0});                // the same, pairs in another order
-  CheckDot({2, 3, 4}, {4, 2, 5}, {2}, {0}, {0}, {1});            // a batch axis not leading in rhs
+  CheckDot({2, 2, 3}, {2, 3, 2}, {2}, {1}, {0}, {0});              // batched matmul
+  CheckDot({2, 3, 4}, {3, 4, 5}, {1, 2}, {0, 1});                  // two contraction axes
+  CheckDot({2, 3, 4}, {3, 4, 5}, {2, 1}, {1, 0});                  // the same, pairs in another order
+  CheckDot({2, 3, 4}, {4, 2, 5}, {2}, {0}, {0}, {1});              // a batch axis not leading in rhs
   CheckDot({3, 2, 4, 5}, {2, 5, 3, 6}, {3}, {1}, {1, 0}, {0, 2});  // two batch axes, permuted
-  CheckDot({4, 3}, {5, 3}, {1}, {1});                            // a . b^T
-  CheckDot({3}, {4}, {}, {});                                    // outer product
-  CheckDot({2, 0}, {0, 3}, {1}, {0});                            // contraction of size 0: zeros
-  CheckDot({0, 3}, {3, 2}, {1}, {0});                            // empty result
+  CheckDot({4, 3}, {5, 3}, {1}, {1});                              // a . b^T
+  CheckDot({3}, {4}, {}, {});                                      // outer product
+  CheckDot({2, 0}, {0, 3}, {1}, {0});                              // contraction of size 0: zeros
+  CheckDot({0, 3}, {3, 2}, {1}, {0});                              // empty result
 }
 
 TEST(ProgramDot, IntegerWrapAndEmptyContraction) {
@@ -628,9 +618,9 @@ TEST(ProgramDot, IntegerWrapAndEmptyContraction) {
   b.Output(Dot(b, x, y, DType::kS8, {1}, {1}, {0}));  // 100*100 + 100*100 = 20000 -> 32
   b.Output(Dot(b, e, f, DType::kF32, {2, 3}, {1}, {0}));
   b.Output(Dot(b, u, u, DType::kU64, {}, {0}, {0}));
-  Ran r = ValidateAndRun(b, {MakeHost<int8_t>({1, 2}, {100, 100}), MakeHost<int8_t>({2}, {100, 100}),
-                             MakeHost<float>({2, 0}, {}), MakeHost<float>({0, 3}, {}),
-                             MakeHost<uint64_t>({2}, {1ull << 32, 3})});
+  Ran r = ValidateAndRun(
+      b, {MakeHost<int8_t>({1, 2}, {100, 100}), MakeHost<int8_t>({2}, {100, 100}), MakeHost<float>({2, 0}, {}),
+          MakeHost<float>({0, 3}, {}), MakeHost<uint64_t>({2}, {1ull << 32, 3})});
   ASSERT_EQ(r.outputs.size(), 3u);
   EXPECT_EQ(Values<int8_t>(r.outputs[0]), std::vector<int8_t>{32});
   EXPECT_EQ(Values<float>(r.outputs[1]), std::vector<float>(6, 0.0f));

@@ -38,8 +38,6 @@ namespace {
 
 using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
-
-
 template <class T>
 std::span<const std::byte> AsBytes(const std::vector<T>& v) {
   return std::as_bytes(std::span<const T>(v));
@@ -69,8 +67,7 @@ std::vector<std::vector<int64_t>> AllSubsets(size_t rank) {
 Shape ReducedShape(const Shape& shape, const std::vector<int64_t>& axes) {
   Shape out;
   for (size_t i = 0; i < shape.size(); ++i)
-    if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) == axes.end())
-      out.push_back(shape[i]);
+    if (std::find(axes.begin(), axes.end(), static_cast<int64_t>(i)) == axes.end()) out.push_back(shape[i]);
   return out;
 }
 
@@ -156,9 +153,8 @@ double UlpOf(double v) {
 // sums and products may differ in the order of additions, bounded by the
 // number of reduced terms times the unit roundoff of the accumulator times
 // the magnitudes (`scale`), plus one rounding to the output type.
-void ExpectReduced(OpCode op, DType dtype, std::span<const std::byte> got,
-                   std::span<const std::byte> want, const std::vector<double>& scale, int64_t terms,
-                   bool exact, const std::string& what) {
+void ExpectReduced(OpCode op, DType dtype, std::span<const std::byte> got, std::span<const std::byte> want,
+                   const std::vector<double>& scale, int64_t terms, bool exact, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -217,16 +213,14 @@ bool IsReduce(const OpInfo& info) { return info.family == OpFamily::kReduce; }
 // Whether the SIMD path may legitimately differ from the reference: only
 // f32/f64 sums have SIMD row kernels (different addition order); the rest are
 // the same scalar code on every target.
-bool MayReorder(OpCode op, DType dtype) {
-  return op == OpCode::sum && (dtype == DType::kF32 || dtype == DType::kF64);
-}
+bool MayReorder(OpCode op, DType dtype) { return op == OpCode::sum && (dtype == DType::kF32 || dtype == DType::kF64); }
 
 // Runs Reduce (on every compiled target, or once through `pool`) and
 // compares it with ReduceReference.
-void CheckAgainstReference(const OpInfo& info, DType dtype, const Shape& shape,
-                           const std::vector<int64_t>& axes, ThreadPool* pool) {
-  const std::string what = std::string(info.name) + " " + std::string(DTypeName(dtype)) + " " +
-                           ShapeAxes(shape, axes) + (pool ? " pool" : "");
+void CheckAgainstReference(const OpInfo& info, DType dtype, const Shape& shape, const std::vector<int64_t>& axes,
+                           ThreadPool* pool) {
+  const std::string what = std::string(info.name) + " " + std::string(DTypeName(dtype)) + " " + ShapeAxes(shape, axes) +
+                           (pool ? " pool" : "");
   const int64_t n = Count(shape);
   const auto in = MakeInput(info.code, dtype, n, 17 + n + axes.size() * 131);
   const Shape out_shape = ReducedShape(shape, axes);
@@ -286,8 +280,7 @@ TEST(ReduceTest, ThreadPoolMatchesReference) {
 // the output element it maps to. Integers wrap in their own width; reals
 // accumulate in double; NaN poisons max/min.
 template <class T>
-std::vector<T> Oracle(OpCode op, const Shape& shape, const std::vector<int64_t>& axes,
-                      const std::vector<T>& in) {
+std::vector<T> Oracle(OpCode op, const Shape& shape, const std::vector<int64_t>& axes, const std::vector<T>& in) {
   using A = std::conditional_t<kIsInt<T>, T, double>;
   const Shape out_shape = ReducedShape(shape, axes);
   const auto out_strides = Strides(out_shape);
@@ -295,7 +288,8 @@ std::vector<T> Oracle(OpCode op, const Shape& shape, const std::vector<int64_t>&
   A init;
   if (op == OpCode::sum) init = A(0);
   else if (op == OpCode::product) init = A(1);
-  else if constexpr (kIsInt<T>) init = op == OpCode::reduce_max ? std::numeric_limits<T>::min() : std::numeric_limits<T>::max();
+  else if constexpr (kIsInt<T>)
+    init = op == OpCode::reduce_max ? std::numeric_limits<T>::min() : std::numeric_limits<T>::max();
   else init = op == OpCode::reduce_max ? -kInf : kInf;
   std::vector<A> acc(static_cast<size_t>(out_n), init);
   std::vector<int64_t> idx(shape.size(), 0);
@@ -338,8 +332,8 @@ std::vector<T> Oracle(OpCode op, const Shape& shape, const std::vector<int64_t>&
 template <class T>
 void CheckOracle(OpCode op, const Shape& shape, const std::vector<int64_t>& axes, ThreadPool* pool) {
   const DType dtype = DTypeOf<T>::value;
-  const std::string what = std::string(GetOpInfo(op).name) + " " + std::string(DTypeName(dtype)) + " " +
-                           ShapeAxes(shape, axes);
+  const std::string what =
+      std::string(GetOpInfo(op).name) + " " + std::string(DTypeName(dtype)) + " " + ShapeAxes(shape, axes);
   const auto bytes = MakeInput(op, dtype, Count(shape), 5 + shape.size() + axes.size());
   std::vector<T> in(static_cast<size_t>(Count(shape)));
   if (!in.empty()) std::memcpy(in.data(), bytes.data(), bytes.size());  // memcpy(nullptr, ..., 0) is UB
@@ -356,8 +350,8 @@ void CheckOracle(OpCode op, const Shape& shape, const std::vector<int64_t>& axes
 TEST(ReduceTest, MatchesRowMajorOracle) {
   ThreadPool pool(2);
   const std::vector<ShapeCase> shapes = {
-      {{2, 3, 4}, AllSubsets(3)}, {{3, 0, 2}, AllSubsets(3)}, {{3, 5, 2, 7}, AllSubsets(4)},
-      {{1000, 77}, AllSubsets(2)}, {{7}, AllSubsets(1)}, {{}, {{}}},
+      {{2, 3, 4}, AllSubsets(3)},  {{3, 0, 2}, AllSubsets(3)}, {{3, 5, 2, 7}, AllSubsets(4)},
+      {{1000, 77}, AllSubsets(2)}, {{7}, AllSubsets(1)},       {{}, {{}}},
   };
   for (const auto& sc : shapes)
     for (const auto& axes : sc.axes_sets)
@@ -397,8 +391,8 @@ template <class T>
 void ExpectReduce(OpCode op, const Shape& shape, std::vector<int64_t> axes, const std::vector<T>& in,
                   const std::vector<T>& want) {
   const DType dtype = DTypeOf<T>::value;
-  const std::string what = std::string(GetOpInfo(op).name) + " " + std::string(DTypeName(dtype)) + " " +
-                           ShapeAxes(shape, axes);
+  const std::string what =
+      std::string(GetOpInfo(op).name) + " " + std::string(DTypeName(dtype)) + " " + ShapeAxes(shape, axes);
   ASSERT_EQ(static_cast<int64_t>(in.size()), Count(shape)) << what;
   ASSERT_EQ(static_cast<int64_t>(want.size()), Count(ReducedShape(shape, axes))) << what;
   auto check = [&](const std::vector<T>& got, const std::string& where) {
@@ -454,11 +448,13 @@ TEST(ReduceKnownValues, FloatSumsAccumulateInF64) {
   ExpectReduce<double>(OpCode::sum, {100}, {0}, std::vector<double>(100, -0.0), {0.0});
   // Column sums (strided path) of the same large data.
   ExpectReduce<double>(OpCode::sum, {4, 2}, {0}, {1, 2, 3, 4, 5, 6, 7, 8}, {16.0, 20.0});
-  ExpectReduce<float>(OpCode::sum, {1001, 2}, {0}, [] {
-    std::vector<float> v(2002, 1.0f);
-    v[0] = v[1] = 16777216.0f;
-    return v;
-  }(), {16778216.0f, 16778216.0f});
+  ExpectReduce<float>(OpCode::sum, {1001, 2}, {0},
+                      [] {
+                        std::vector<float> v(2002, 1.0f);
+                        v[0] = v[1] = 16777216.0f;
+                        return v;
+                      }(),
+                      {16778216.0f, 16778216.0f});
   ExpectReduce<float>(OpCode::sum, {3}, {0}, {kInff, 1.0f, -kInff}, {kNaNf});
   ExpectReduce<double>(OpCode::product, {3}, {0}, {2.0, -0.5, 4.0}, {-4.0});
   ExpectReduce<c64>(OpCode::product, {2}, {0}, {c64(1, 2), c64(3, 4)}, {c64(-5, 10)});
@@ -516,8 +512,7 @@ TEST(ReduceKnownValues, ScalarAndNoAxesCopy) {
 // argmax / argmin.
 
 template <class T, class I = int64_t>
-std::vector<I> Arg(OpCode op, const Shape& shape, std::optional<int64_t> axis, bool high,
-                   const std::vector<T>& in) {
+std::vector<I> Arg(OpCode op, const Shape& shape, std::optional<int64_t> axis, bool high, const std::vector<T>& in) {
   Shape out_shape;
   if (axis) {
     for (size_t i = 0; i < shape.size(); ++i)
@@ -555,8 +550,7 @@ TEST(ArgReduceTest, NaNQuirkOfBinaryBackend) {
   EXPECT_EQ(Arg(OpCode::argmax, {3}, 0, false, std::vector<float>{kNaNf, 5, kNaNf}), std::vector<int64_t>{0});
   EXPECT_EQ(Arg(OpCode::argmax, {3}, 0, false, std::vector<f16>{f16(1.0f), f16(kNaNf), f16(3.0f)}),
             std::vector<int64_t>{2});
-  EXPECT_EQ(Arg(OpCode::argmin, {2}, 0, false, std::vector<bf16>{bf16(kNaNf), bf16(-1.0f)}),
-            std::vector<int64_t>{0});
+  EXPECT_EQ(Arg(OpCode::argmin, {2}, 0, false, std::vector<bf16>{bf16(kNaNf), bf16(-1.0f)}), std::vector<int64_t>{0});
   // Infinities are ordinary extremes.
   EXPECT_EQ(Arg(OpCode::argmax, {3}, 0, false, std::vector<float>{-kInff, kInff, 1}), std::vector<int64_t>{1});
   EXPECT_EQ(Arg(OpCode::argmin, {3}, 0, false, std::vector<float>{1, kInff, -kInff}), std::vector<int64_t>{2});

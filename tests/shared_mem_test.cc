@@ -29,9 +29,9 @@ TEST(SharedMem, NamesSayWhoOwnsTheArena) {
   ASSERT_TRUE(parts);
   EXPECT_EQ(parts->owner_pid, 1234u);
   EXPECT_EQ(parts->n, 7u);
-  for (const char* bad : {"pelemay-arena-", "pelemay-arena-12", "pelemay-arena-12-", "pelemay-arena--3",
-                          "pelemay-arena-1x-2", "pelemay-arena-1-2-3", "other-1-2", "pelemay-arena-+1-2",
-                          "pelemay-arena-99999999999999999999-1"})
+  for (const char* bad :
+       {"pelemay-arena-", "pelemay-arena-12", "pelemay-arena-12-", "pelemay-arena--3", "pelemay-arena-1x-2",
+        "pelemay-arena-1-2-3", "other-1-2", "pelemay-arena-+1-2", "pelemay-arena-99999999999999999999-1"})
     EXPECT_FALSE(ParseArenaName(bad)) << bad;
 }
 
@@ -97,7 +97,7 @@ TEST(SharedMem, SliceChecksBoundsAndAlignment) {
   EXPECT_TRUE(a->Slice(8188, 4, 4, &error));   // the last element
   EXPECT_FALSE(a->Slice(8188, 8, 4, &error));  // one past the end
   EXPECT_NE(error.find("not inside"), std::string::npos) << error;
-  EXPECT_FALSE(a->Slice(8200, 0, 1, &error));  // empty, past the end
+  EXPECT_FALSE(a->Slice(8200, 0, 1, &error));      // empty, past the end
   EXPECT_FALSE(a->Slice(kMax - 3, 8, 4, &error));  // offset + length wraps around
   EXPECT_FALSE(a->Slice(8, kMax, 4, &error));
   EXPECT_FALSE(a->Slice(kMax, kMax, 1, &error));

@@ -14,8 +14,8 @@ Status Check(const v1::Program& p, Limits limits = {}) {
   return r.ok() ? Status::Ok() : r.status();
 }
 
-void ExpectError(const v1::Program& p, ErrorCode code, std::optional<int64_t> instruction,
-                 const std::string& fragment, Limits limits = {}) {
+void ExpectError(const v1::Program& p, ErrorCode code, std::optional<int64_t> instruction, const std::string& fragment,
+                 Limits limits = {}) {
   const Status st = Check(p, limits);
   ASSERT_FALSE(st.ok()) << "program was accepted";
   EXPECT_EQ(st.code(), code) << st.ToString();

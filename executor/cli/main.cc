@@ -58,8 +58,7 @@ int RunFile(const ExecutorOptions& options) {
     return 2;
   }
   if (request->kind_case() != v1::Request::kRun || !request->run().has_program()) {
-    std::fprintf(stderr, "error: %s must hold a `run` request with an inline `program`\n",
-                 options.run_file.c_str());
+    std::fprintf(stderr, "error: %s must hold a `run` request with an inline `program`\n", options.run_file.c_str());
     return 2;
   }
   RequestHandler handler(options);
@@ -117,8 +116,8 @@ int main(int argc, char** argv) {
     std::fputs(HelpText().c_str(), stdout);
     return 0;
   }
-  Status st = options->simd_target.empty() ? kernels::UseTargetFromEnvironment()
-                                           : kernels::UseTarget(options->simd_target);
+  Status st =
+      options->simd_target.empty() ? kernels::UseTargetFromEnvironment() : kernels::UseTarget(options->simd_target);
   if (!st.ok()) {
     std::fprintf(stderr, "pelemay_executor: %s\n", st.message().c_str());
     return 2;

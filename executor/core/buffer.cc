@@ -8,8 +8,7 @@ namespace pelemay {
 void MemoryAccount::Add(int64_t bytes) {
   const int64_t now = live_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   int64_t peak = peak_.load(std::memory_order_relaxed);
-  while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {}
 }
 void MemoryAccount::Sub(int64_t bytes) { live_.fetch_sub(bytes, std::memory_order_relaxed); }
 

@@ -46,16 +46,20 @@ std::optional<DType> DTypeFromWire(int value);
 bool IsSigned(DType t);    // s*
 bool IsUnsigned(DType t);  // u*
 inline bool IsInteger(DType t) { return IsSigned(t) || IsUnsigned(t); }
-bool IsFloat(DType t);     // f16, bf16, f32, f64
-bool IsComplex(DType t);   // c64, c128
+bool IsFloat(DType t);    // f16, bf16, f32, f64
+bool IsComplex(DType t);  // c64, c128
 inline bool IsReal(DType t) { return IsInteger(t) || IsFloat(t); }
 // The real type of a complex one (c64 -> f32); t itself otherwise.
 DType RealPart(DType t);
 
 // Maps a C++ storage type to its DType.
-template <class T> struct DTypeOf;
-#define PELEMAY_DTYPE_OF(CT, DT) \
-  template <> struct DTypeOf<CT> { static constexpr DType value = DType::DT; };
+template <class T>
+struct DTypeOf;
+#define PELEMAY_DTYPE_OF(CT, DT)              \
+  template <>                                 \
+  struct DTypeOf<CT> {                        \
+    static constexpr DType value = DType::DT; \
+  };
 PELEMAY_DTYPE_OF(int8_t, kS8)
 PELEMAY_DTYPE_OF(int16_t, kS16)
 PELEMAY_DTYPE_OF(int32_t, kS32)
@@ -96,12 +100,18 @@ bool VisitDType(DType t, Fn&& fn) {
   return false;
 }
 
-template <class T> inline constexpr bool kIsComplex = false;
-template <> inline constexpr bool kIsComplex<c64> = true;
-template <> inline constexpr bool kIsComplex<c128> = true;
-template <class T> inline constexpr bool kIsHalf = false;
-template <> inline constexpr bool kIsHalf<f16> = true;
-template <> inline constexpr bool kIsHalf<bf16> = true;
+template <class T>
+inline constexpr bool kIsComplex = false;
+template <>
+inline constexpr bool kIsComplex<c64> = true;
+template <>
+inline constexpr bool kIsComplex<c128> = true;
+template <class T>
+inline constexpr bool kIsHalf = false;
+template <>
+inline constexpr bool kIsHalf<f16> = true;
+template <>
+inline constexpr bool kIsHalf<bf16> = true;
 template <class T>
 inline constexpr bool kIsFloat = std::is_floating_point_v<T> || kIsHalf<T>;
 template <class T>
@@ -109,9 +119,19 @@ inline constexpr bool kIsInt = std::is_integral_v<T>;
 
 // The type a kernel computes in: half floats widen to float, the rest is
 // itself. Nx's BinaryBackend also computes half-precision math in wider floats.
-template <class T> struct ComputeTypeOf { using type = T; };
-template <> struct ComputeTypeOf<f16> { using type = float; };
-template <> struct ComputeTypeOf<bf16> { using type = float; };
-template <class T> using ComputeType = typename ComputeTypeOf<T>::type;
+template <class T>
+struct ComputeTypeOf {
+  using type = T;
+};
+template <>
+struct ComputeTypeOf<f16> {
+  using type = float;
+};
+template <>
+struct ComputeTypeOf<bf16> {
+  using type = float;
+};
+template <class T>
+using ComputeType = typename ComputeTypeOf<T>::type;
 
 }  // namespace pelemay

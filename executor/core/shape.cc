@@ -43,8 +43,7 @@ Status CheckShape(DType dtype, std::span<const int64_t> shape) {
     return InvalidArgument() << "rank " << shape.size() << " exceeds the maximum " << kMaxRank;
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] < 0) return InvalidArgument() << "negative dimension " << shape[i] << " at axis " << i;
-  if (!ByteSize(dtype, shape))
-    return InvalidArgument() << "byte size of " << TypeString(dtype, shape) << " overflows";
+  if (!ByteSize(dtype, shape)) return InvalidArgument() << "byte size of " << TypeString(dtype, shape) << " overflows";
   return Status::Ok();
 }
 

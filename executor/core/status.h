@@ -76,8 +76,8 @@ inline ErrorBuilder Internal() { return ErrorBuilder(ErrorCode::kInternal); }
 template <class T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}           // NOLINT(google-explicit-constructor)
-  StatusOr(Status status) : status_(std::move(status)) {}   // NOLINT(google-explicit-constructor)
+  StatusOr(T value) : value_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
+  StatusOr(Status status) : status_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
   StatusOr(const ErrorBuilder& b) : status_(b) {}          // NOLINT(google-explicit-constructor)
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
@@ -91,10 +91,10 @@ class [[nodiscard]] StatusOr {
   std::optional<T> value_;
 };
 
-#define PELEMAY_RETURN_IF_ERROR(expr)      \
-  do {                                     \
-    ::pelemay::Status _st = (expr);        \
-    if (!_st.ok()) return _st;             \
+#define PELEMAY_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::pelemay::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 }  // namespace pelemay

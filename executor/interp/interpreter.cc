@@ -15,8 +15,8 @@ namespace {
 
 // Packs a dot operand into [batch, rows, cols] order: batch axes, then the
 // `row_axes`, then `col_axes`, each group flattened.
-Buffer PackForGemm(const ConstTensorView& t, const std::vector<int64_t>& batch,
-                   const std::vector<int64_t>& row_axes, const std::vector<int64_t>& col_axes) {
+Buffer PackForGemm(const ConstTensorView& t, const std::vector<int64_t>& batch, const std::vector<int64_t>& row_axes,
+                   const std::vector<int64_t>& col_axes) {
   std::vector<int64_t> perm;
   perm.insert(perm.end(), batch.begin(), batch.end());
   perm.insert(perm.end(), row_axes.begin(), row_axes.end());
@@ -28,8 +28,7 @@ Buffer PackForGemm(const ConstTensorView& t, const std::vector<int64_t>& batch,
   return packed;
 }
 
-std::vector<int64_t> FreeAxes(size_t rank, const std::vector<int64_t>& batch,
-                              const std::vector<int64_t>& contract) {
+std::vector<int64_t> FreeAxes(size_t rank, const std::vector<int64_t>& batch, const std::vector<int64_t>& contract) {
   std::vector<int64_t> free;
   for (int64_t i = 0; i < static_cast<int64_t>(rank); ++i)
     if (std::find(batch.begin(), batch.end(), i) == batch.end() &&
@@ -44,8 +43,8 @@ int64_t Product(const Shape& s, const std::vector<int64_t>& axes) {
   return p;
 }
 
-void RunDot(const CheckedInstruction& ci, const ConstTensorView& l, const ConstTensorView& r,
-            const TensorView& out, ThreadPool* pool) {
+void RunDot(const CheckedInstruction& ci, const ConstTensorView& l, const ConstTensorView& r, const TensorView& out,
+            ThreadPool* pool) {
   const auto l_free = FreeAxes(l.shape.size(), ci.lhs_batch, ci.lhs_contract);
   const auto r_free = FreeAxes(r.shape.size(), ci.rhs_batch, ci.rhs_contract);
   const int64_t batch = Product(l.shape, ci.lhs_batch);
@@ -81,8 +80,7 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
     case OpFamily::kBinary:
     case OpFamily::kCompare:
       return kernels::Binary(ci.op, args[0].dtype, args[0].bytes, args[1].bytes, out.bytes, pool);
-    case OpFamily::kUnary:
-      return kernels::Unary(ci.op, args[0].dtype, args[0].bytes, out.bytes, pool);
+    case OpFamily::kUnary: return kernels::Unary(ci.op, args[0].dtype, args[0].bytes, out.bytes, pool);
     case OpFamily::kConvert:
       kernels::Convert(args[0].dtype, out.dtype, args[0].bytes, out.bytes, pool);
       return Status::Ok();
@@ -90,8 +88,8 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
       kernels::Reduce(ci.op, args[0].dtype, args[0].shape, ci.axes, args[0].bytes, out.bytes, pool);
       return Status::Ok();
     case OpFamily::kArgReduce:
-      kernels::ArgReduce(ci.op, args[0].dtype, out.dtype, args[0].shape, ci.axis, ci.tie_break_high,
-                         args[0].bytes, out.bytes);
+      kernels::ArgReduce(ci.op, args[0].dtype, out.dtype, args[0].shape, ci.axis, ci.tie_break_high, args[0].bytes,
+                         out.bytes);
       return Status::Ok();
     case OpFamily::kReshape: CopyBytes(args[0].bytes, out.bytes, pool); return Status::Ok();
     case OpFamily::kTranspose: layout::Transpose(args[0], ci.permutation, out); return Status::Ok();
@@ -112,8 +110,8 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
 
 }  // namespace
 
-StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
-                                  const std::vector<ConstTensorView>& inputs, const RunContext& ctx) {
+StatusOr<std::vector<Output>> Run(const CheckedProgram& program, const std::vector<ConstTensorView>& inputs,
+                                  const RunContext& ctx) {
   const size_t num_inputs = program.inputs.size();
   std::vector<std::optional<Buffer>> values(program.instructions.size());
   std::vector<bool> is_output(program.num_values(), false);

@@ -44,7 +44,7 @@ struct Output {
 };
 
 // Inputs must already have passed ValidateInputs.
-StatusOr<std::vector<Output>> Run(const CheckedProgram& program,
-                                  const std::vector<ConstTensorView>& inputs, const RunContext& ctx);
+StatusOr<std::vector<Output>> Run(const CheckedProgram& program, const std::vector<ConstTensorView>& inputs,
+                                  const RunContext& ctx);
 
 }  // namespace pelemay

@@ -61,8 +61,7 @@ void Transpose(const ConstTensorView& in, std::span<const int64_t> perm, TensorV
 void Broadcast(const ConstTensorView& in, std::span<const int64_t> axes, TensorView out) {
   const auto in_strides = Strides(in.shape);
   std::vector<int64_t> src_strides(out.shape.size(), 0);
-  for (size_t i = 0; i < axes.size(); ++i)
-    src_strides[axes[i]] = in.shape[i] == 1 ? 0 : in_strides[i];
+  for (size_t i = 0; i < axes.size(); ++i) src_strides[axes[i]] = in.shape[i] == 1 ? 0 : in_strides[i];
   StridedCopy(in.bytes.data(), src_strides, out.bytes.data(), Strides(out.shape), out.shape, Elem(in));
 }
 
@@ -85,8 +84,8 @@ void Concatenate(const std::vector<ConstTensorView>& ins, int64_t axis, TensorVi
   int64_t at = 0;
   for (const auto& in : ins) {
     StridedCopy(in.bytes.data(), Strides(in.shape),
-                out.bytes.data() + at * out_strides[axis] * static_cast<int64_t>(Elem(in)), out_strides,
-                in.shape, Elem(in));
+                out.bytes.data() + at * out_strides[axis] * static_cast<int64_t>(Elem(in)), out_strides, in.shape,
+                Elem(in));
     at += in.shape[axis];
   }
 }
@@ -103,8 +102,7 @@ void Fill(std::span<const std::byte> element, const TensorView& out) {
   for (size_t i = 0; i < n; ++i) std::memcpy(out.bytes.data() + i * elem, element.data(), elem);
 }
 
-void Pad(const ConstTensorView& in, const ConstTensorView& value, std::span<const PadSpec> pads,
-         TensorView out) {
+void Pad(const ConstTensorView& in, const ConstTensorView& value, std::span<const PadSpec> pads, TensorView out) {
   Fill(value.bytes, out);
   // Input element i along an axis lands at lo + i * (interior + 1); keep the
   // input indices whose position falls inside the output (negative lo/hi crop).
@@ -135,8 +133,8 @@ void Pad(const ConstTensorView& in, const ConstTensorView& value, std::span<cons
   for (int64_t c : count)
     if (c == 0) return;
   const int64_t elem = static_cast<int64_t>(Elem(in));
-  StridedCopy(in.bytes.data() + src_off * elem, src_strides, out.bytes.data() + dst_off * elem, dst_strides,
-              count, static_cast<size_t>(elem));
+  StridedCopy(in.bytes.data() + src_off * elem, src_strides, out.bytes.data() + dst_off * elem, dst_strides, count,
+              static_cast<size_t>(elem));
 }
 
 void Iota(std::optional<int64_t> axis, TensorView out) {
@@ -158,8 +156,8 @@ void Iota(std::optional<int64_t> axis, TensorView out) {
   });
 }
 
-void Select(const ConstTensorView& pred, const ConstTensorView& on_true,
-            const ConstTensorView& on_false, const TensorView& out) {
+void Select(const ConstTensorView& pred, const ConstTensorView& on_true, const ConstTensorView& on_false,
+            const TensorView& out) {
   const auto* p = reinterpret_cast<const uint8_t*>(pred.bytes.data());
   const size_t elem = DTypeSize(out.dtype);
   const size_t n = pred.bytes.size();

@@ -19,9 +19,9 @@ uint64_t TruncWrap64(double x) {
     low = static_cast<uint64_t>(static_cast<int64_t>(mag));
   } else {
     int exp;
-    const double frac = std::frexp(mag, &exp);                       // mag = frac * 2^exp
+    const double frac = std::frexp(mag, &exp);                      // mag = frac * 2^exp
     const auto mant = static_cast<uint64_t>(std::ldexp(frac, 53));  // 53-bit integer
-    const int shift = exp - 53;                                      // >= 11 here
+    const int shift = exp - 53;                                     // >= 11 here
     low = shift >= 64 ? 0 : mant << shift;
   }
   return t < 0 ? ~low + 1 : low;
@@ -106,8 +106,7 @@ To ConvertValue(From v) {
   return ConvertOne<To, From>(v);
 }
 
-void Convert(DType from, DType to, std::span<const std::byte> in, std::span<std::byte> out,
-             ThreadPool* pool) {
+void Convert(DType from, DType to, std::span<const std::byte> in, std::span<std::byte> out, ThreadPool* pool) {
   const int64_t n = static_cast<int64_t>(in.size() / DTypeSize(from));
   VisitDType(from, [&](auto ftag) {
     using From = decltype(ftag);
@@ -125,20 +124,20 @@ void Convert(DType from, DType to, std::span<const std::byte> in, std::span<std:
 }
 
 // Instantiations used outside this file (constants, tests).
-#define PELEMAY_CONVERT_FROM(From)                       \
-  template int8_t ConvertValue<int8_t, From>(From);      \
-  template int16_t ConvertValue<int16_t, From>(From);    \
-  template int32_t ConvertValue<int32_t, From>(From);    \
-  template int64_t ConvertValue<int64_t, From>(From);    \
-  template uint8_t ConvertValue<uint8_t, From>(From);    \
-  template uint16_t ConvertValue<uint16_t, From>(From);  \
-  template uint32_t ConvertValue<uint32_t, From>(From);  \
-  template uint64_t ConvertValue<uint64_t, From>(From);  \
-  template f16 ConvertValue<f16, From>(From);            \
-  template bf16 ConvertValue<bf16, From>(From);          \
-  template float ConvertValue<float, From>(From);        \
-  template double ConvertValue<double, From>(From);      \
-  template c64 ConvertValue<c64, From>(From);            \
+#define PELEMAY_CONVERT_FROM(From)                      \
+  template int8_t ConvertValue<int8_t, From>(From);     \
+  template int16_t ConvertValue<int16_t, From>(From);   \
+  template int32_t ConvertValue<int32_t, From>(From);   \
+  template int64_t ConvertValue<int64_t, From>(From);   \
+  template uint8_t ConvertValue<uint8_t, From>(From);   \
+  template uint16_t ConvertValue<uint16_t, From>(From); \
+  template uint32_t ConvertValue<uint32_t, From>(From); \
+  template uint64_t ConvertValue<uint64_t, From>(From); \
+  template f16 ConvertValue<f16, From>(From);           \
+  template bf16 ConvertValue<bf16, From>(From);         \
+  template float ConvertValue<float, From>(From);       \
+  template double ConvertValue<double, From>(From);     \
+  template c64 ConvertValue<c64, From>(From);           \
   template c128 ConvertValue<c128, From>(From);
 PELEMAY_CONVERT_FROM(double)
 PELEMAY_CONVERT_FROM(int64_t)

@@ -17,8 +17,7 @@ class ThreadPool;
 
 namespace pelemay::kernels {
 
-void Convert(DType from, DType to, std::span<const std::byte> in, std::span<std::byte> out,
-             ThreadPool* pool);
+void Convert(DType from, DType to, std::span<const std::byte> in, std::span<std::byte> out, ThreadPool* pool);
 
 // One element (for constants and tests).
 template <class To, class From>

@@ -29,13 +29,12 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 // Applies `vec_op(d, v...)` over n elements; the tail goes through a buffer.
 template <class T, class VecOp>
-HWY_INLINE void BinaryLoop(const T* HWY_RESTRICT a, const T* HWY_RESTRICT b, T* HWY_RESTRICT out,
-                           size_t n, VecOp vec_op) {
+HWY_INLINE void BinaryLoop(const T* HWY_RESTRICT a, const T* HWY_RESTRICT b, T* HWY_RESTRICT out, size_t n,
+                           VecOp vec_op) {
   const hn::ScalableTag<T> d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
-  for (; i + lanes <= n; i += lanes)
-    hn::StoreU(vec_op(d, hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, out + i);
+  for (; i + lanes <= n; i += lanes) hn::StoreU(vec_op(d, hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, out + i);
   if (i < n) {
     HWY_ALIGN T ba[HWY_MAX_BYTES / sizeof(T)] = {};
     HWY_ALIGN T bb[HWY_MAX_BYTES / sizeof(T)] = {};
@@ -68,26 +67,17 @@ HWY_INLINE V MaxFirstOnTie(D d, V a, V b) {
 template <class T>
 bool BinaryFloatImpl(OpCode op, const T* a, const T* b, T* out, size_t n) {
   switch (op) {
-    case OpCode::add:
-      BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Add(x, y); });
-      return true;
-    case OpCode::subtract:
-      BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Sub(x, y); });
-      return true;
-    case OpCode::multiply:
-      BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Mul(x, y); });
-      return true;
-    case OpCode::divide:
-      BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Div(x, y); });
-      return true;
+    case OpCode::add: BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Add(x, y); }); return true;
+    case OpCode::subtract: BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Sub(x, y); }); return true;
+    case OpCode::multiply: BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Mul(x, y); }); return true;
+    case OpCode::divide: BinaryLoop(a, b, out, n, [](auto, auto x, auto y) { return hn::Div(x, y); }); return true;
     case OpCode::min:
       BinaryLoop(a, b, out, n, [](auto d, auto x, auto y) { return MinFirstOnTie(d, x, y); });
       return true;
     case OpCode::max:
       BinaryLoop(a, b, out, n, [](auto d, auto x, auto y) { return MaxFirstOnTie(d, x, y); });
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -101,8 +91,8 @@ bool BinaryF64(OpCode op, const double* a, const double* b, double* out, size_t 
 // Unary loop with a per-vector range guard: vectors whose lanes are all in
 // range use vec_op, others are computed lane by lane with `ref`.
 template <class T, class InRange, class VecOp>
-HWY_INLINE void GuardedUnaryLoop(const T* HWY_RESTRICT a, T* HWY_RESTRICT out, size_t n,
-                                 T (*ref)(T), InRange in_range, VecOp vec_op) {
+HWY_INLINE void GuardedUnaryLoop(const T* HWY_RESTRICT a, T* HWY_RESTRICT out, size_t n, T (*ref)(T), InRange in_range,
+                                 VecOp vec_op) {
   const hn::ScalableTag<T> d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
@@ -158,24 +148,14 @@ bool UnaryFloatImpl(OpCode op, const T* a, T* out, size_t n, T (*ref)(T)) {
   constexpr double kMax = std::numeric_limits<T>::max();
   constexpr double kMinNormal = std::numeric_limits<T>::min();
   switch (op) {
-    case OpCode::negate:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::Neg(v); });
-      return true;
-    case OpCode::abs:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::Abs(v); });
-      return true;
-    case OpCode::sqrt:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::Sqrt(v); });
-      return true;
+    case OpCode::negate: UnaryLoop(a, out, n, [](auto, auto v) { return hn::Neg(v); }); return true;
+    case OpCode::abs: UnaryLoop(a, out, n, [](auto, auto v) { return hn::Abs(v); }); return true;
+    case OpCode::sqrt: UnaryLoop(a, out, n, [](auto, auto v) { return hn::Sqrt(v); }); return true;
     // floor and ceil keep the sign of the input (floor(-0.0) = -0.0,
     // ceil(-0.5) = -0.0); Highway's emulation on SSSE3 and the scalar targets
     // converts through integers and loses it.
-    case OpCode::floor:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::CopySign(hn::Floor(v), v); });
-      return true;
-    case OpCode::ceil:
-      UnaryLoop(a, out, n, [](auto, auto v) { return hn::CopySign(hn::Ceil(v), v); });
-      return true;
+    case OpCode::floor: UnaryLoop(a, out, n, [](auto, auto v) { return hn::CopySign(hn::Floor(v), v); }); return true;
+    case OpCode::ceil: UnaryLoop(a, out, n, [](auto, auto v) { return hn::CopySign(hn::Ceil(v), v); }); return true;
     case OpCode::round:
       // Half away from zero: truncate, then step away from zero when the
       // dropped fraction is at least one half. NaN and infinities pass through.
@@ -187,43 +167,49 @@ bool UnaryFloatImpl(OpCode op, const T* a, T* out, size_t n, T (*ref)(T)) {
       });
       return true;
     case OpCode::exp:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kExpLo, kExpHi); },
-                       [](auto d, auto v) { return hn::Exp(d, v); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kExpLo, kExpHi); },
+          [](auto d, auto v) { return hn::Exp(d, v); });
       return true;
     case OpCode::expm1:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kExpLo, kExpHi); },
-                       [](auto d, auto v) { return KeepZero(d, v, hn::Expm1(d, v)); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kExpLo, kExpHi); },
+          [](auto d, auto v) { return KeepZero(d, v, hn::Expm1(d, v)); });
       return true;
     case OpCode::log:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kMinNormal, kMax); },
-                       [](auto d, auto v) { return hn::Log(d, v); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, kMinNormal, kMax); },
+          [](auto d, auto v) { return hn::Log(d, v); });
       return true;
     case OpCode::log1p:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, 0.0, kMax); },
-                       [](auto d, auto v) { return hn::Log1p(d, v); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, 0.0, kMax); },
+          [](auto d, auto v) { return hn::Log1p(d, v); });
       return true;
     case OpCode::tanh:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kMax, kMax); },
-                       [](auto d, auto v) { return hn::Tanh(d, v); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kMax, kMax); },
+          [](auto d, auto v) { return hn::Tanh(d, v); });
       return true;
     case OpCode::sigmoid:
-      GuardedUnaryLoop(a, out, n, ref,
-                       [&](auto d, auto v) { return Within(d, v, -kSigmoidLim, kSigmoidLim); },
-                       [](auto d, auto v) {
-                         const auto one = hn::Set(d, T(1));
-                         return hn::Div(one, hn::Add(one, hn::Exp(d, hn::Neg(v))));
-                       });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kSigmoidLim, kSigmoidLim); },
+          [](auto d, auto v) {
+            const auto one = hn::Set(d, T(1));
+            return hn::Div(one, hn::Add(one, hn::Exp(d, hn::Neg(v))));
+          });
       return true;
     case OpCode::sin:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kTrigLim, kTrigLim); },
-                       [](auto d, auto v) { return KeepZero(d, v, hn::Sin(d, v)); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kTrigLim, kTrigLim); },
+          [](auto d, auto v) { return KeepZero(d, v, hn::Sin(d, v)); });
       return true;
     case OpCode::cos:
-      GuardedUnaryLoop(a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kTrigLim, kTrigLim); },
-                       [](auto d, auto v) { return hn::Cos(d, v); });
+      GuardedUnaryLoop(
+          a, out, n, ref, [&](auto d, auto v) { return Within(d, v, -kTrigLim, kTrigLim); },
+          [](auto d, auto v) { return hn::Cos(d, v); });
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -237,14 +223,27 @@ bool UnaryF64(OpCode op, const double* a, double* out, size_t n, double (*ref)(d
 // Which (op, float width) pairs have a kernel above; used by HasSimdKernel.
 bool HasFloatKernel(OpCode op) {
   switch (op) {
-    case OpCode::add: case OpCode::subtract: case OpCode::multiply: case OpCode::divide:
-    case OpCode::min: case OpCode::max: case OpCode::negate: case OpCode::abs:
-    case OpCode::sqrt: case OpCode::floor: case OpCode::ceil: case OpCode::round:
-    case OpCode::exp: case OpCode::expm1: case OpCode::log: case OpCode::log1p:
-    case OpCode::tanh: case OpCode::sigmoid: case OpCode::sin: case OpCode::cos:
-      return true;
-    default:
-      return false;
+    case OpCode::add:
+    case OpCode::subtract:
+    case OpCode::multiply:
+    case OpCode::divide:
+    case OpCode::min:
+    case OpCode::max:
+    case OpCode::negate:
+    case OpCode::abs:
+    case OpCode::sqrt:
+    case OpCode::floor:
+    case OpCode::ceil:
+    case OpCode::round:
+    case OpCode::exp:
+    case OpCode::expm1:
+    case OpCode::log:
+    case OpCode::log1p:
+    case OpCode::tanh:
+    case OpCode::sigmoid:
+    case OpCode::sin:
+    case OpCode::cos: return true;
+    default: return false;
   }
 }
 

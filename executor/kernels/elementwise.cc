@@ -35,12 +35,18 @@ constexpr int64_t kGrain = 1 << 16;
 constexpr size_t kHalfBlock = 256;
 
 template <class T>
-const T* Ptr(std::span<const std::byte> s) { return reinterpret_cast<const T*>(s.data()); }
+const T* Ptr(std::span<const std::byte> s) {
+  return reinterpret_cast<const T*>(s.data());
+}
 template <class T>
-T* Ptr(std::span<std::byte> s) { return reinterpret_cast<T*>(s.data()); }
+T* Ptr(std::span<std::byte> s) {
+  return reinterpret_cast<T*>(s.data());
+}
 
 template <OpCode kOp, class T>
-T RefUnaryFn(T x) { return ref::Unary<kOp, T>(x); }
+T RefUnaryFn(T x) {
+  return ref::Unary<kOp, T>(x);
+}
 
 // f32/f64 binary on one chunk: SIMD if there is a kernel, else reference.
 template <OpCode kOp, class F>
@@ -125,8 +131,7 @@ Status CheckDivisors(OpCode op, const T* b, size_t n) {
     if constexpr (std::is_signed_v<T>) {
       if (op == OpCode::pow && std::any_of(b, b + n, [](T v) { return v < 0; }))
         return InvalidArgument() << "pow: negative exponent for an integer type";
-      if ((op == OpCode::left_shift || op == OpCode::right_shift) &&
-          std::any_of(b, b + n, [](T v) { return v < 0; }))
+      if ((op == OpCode::left_shift || op == OpCode::right_shift) && std::any_of(b, b + n, [](T v) { return v < 0; }))
         return InvalidArgument() << GetOpInfo(op).name << ": negative shift amount";
     }
   }
@@ -139,9 +144,8 @@ size_t OutElementSize(OpCode op, DType dtype) {
   return DTypeSize(dtype);
 }
 
-Status BinaryImpl(OpCode op, DType dtype, std::span<const std::byte> a,
-                  std::span<const std::byte> b, std::span<std::byte> out, ThreadPool* pool,
-                  bool simd) {
+Status BinaryImpl(OpCode op, DType dtype, std::span<const std::byte> a, std::span<const std::byte> b,
+                  std::span<std::byte> out, ThreadPool* pool, bool simd) {
   const size_t n = a.size() / DTypeSize(dtype);
   const size_t out_size = OutElementSize(op, dtype);
   Status status;
@@ -154,8 +158,8 @@ Status BinaryImpl(OpCode op, DType dtype, std::span<const std::byte> a,
       constexpr OpFamily kFamily = FamilyOf(kOp);
       if constexpr (kFamily == OpFamily::kBinary || kFamily == OpFamily::kCompare) {
         auto run = [&](int64_t begin, int64_t end) {
-          BinaryChunk<kOp, T>(Ptr<T>(a) + begin, Ptr<T>(b) + begin,
-                              out.data() + begin * out_size, static_cast<size_t>(end - begin), simd);
+          BinaryChunk<kOp, T>(Ptr<T>(a) + begin, Ptr<T>(b) + begin, out.data() + begin * out_size,
+                              static_cast<size_t>(end - begin), simd);
         };
         if (pool != nullptr) pool->ParallelFor(static_cast<int64_t>(n), kGrain, run);
         else run(0, static_cast<int64_t>(n));
@@ -167,8 +171,8 @@ Status BinaryImpl(OpCode op, DType dtype, std::span<const std::byte> a,
   return status;
 }
 
-Status UnaryImpl(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out,
-                 ThreadPool* pool, bool simd) {
+Status UnaryImpl(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out, ThreadPool* pool,
+                 bool simd) {
   const size_t n = a.size() / DTypeSize(dtype);
   const size_t out_size = OutElementSize(op, dtype);
   Status status;
@@ -178,8 +182,7 @@ Status UnaryImpl(OpCode op, DType dtype, std::span<const std::byte> a, std::span
       constexpr OpCode kOp = decltype(k)::value;
       if constexpr (FamilyOf(kOp) == OpFamily::kUnary) {
         auto run = [&](int64_t begin, int64_t end) {
-          UnaryChunk<kOp, T>(Ptr<T>(a) + begin, out.data() + begin * out_size,
-                             static_cast<size_t>(end - begin), simd);
+          UnaryChunk<kOp, T>(Ptr<T>(a) + begin, out.data() + begin * out_size, static_cast<size_t>(end - begin), simd);
         };
         if (pool != nullptr) pool->ParallelFor(static_cast<int64_t>(n), kGrain, run);
         else run(0, static_cast<int64_t>(n));
@@ -197,22 +200,19 @@ Status Binary(OpCode op, DType dtype, std::span<const std::byte> a, std::span<co
               std::span<std::byte> out, ThreadPool* pool) {
   return BinaryImpl(op, dtype, a, b, out, pool, /*simd=*/true);
 }
-Status BinaryReference(OpCode op, DType dtype, std::span<const std::byte> a,
-                       std::span<const std::byte> b, std::span<std::byte> out) {
+Status BinaryReference(OpCode op, DType dtype, std::span<const std::byte> a, std::span<const std::byte> b,
+                       std::span<std::byte> out) {
   return BinaryImpl(op, dtype, a, b, out, nullptr, /*simd=*/false);
 }
-Status Unary(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out,
-             ThreadPool* pool) {
+Status Unary(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out, ThreadPool* pool) {
   return UnaryImpl(op, dtype, a, out, pool, /*simd=*/true);
 }
-Status UnaryReference(OpCode op, DType dtype, std::span<const std::byte> a,
-                      std::span<std::byte> out) {
+Status UnaryReference(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out) {
   return UnaryImpl(op, dtype, a, out, nullptr, /*simd=*/false);
 }
 
 bool HasSimdKernel(OpCode op, DType dtype) {
-  const bool float_like = dtype == DType::kF32 || dtype == DType::kF64 || dtype == DType::kF16 ||
-                          dtype == DType::kBF16;
+  const bool float_like = dtype == DType::kF32 || dtype == DType::kF64 || dtype == DType::kF16 || dtype == DType::kBF16;
   return float_like && HWY_DYNAMIC_DISPATCH(HasFloatKernel)(op);
 }
 

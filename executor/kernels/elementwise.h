@@ -26,14 +26,12 @@ Status Binary(OpCode op, DType dtype, std::span<const std::byte> a, std::span<co
 
 // out[i] = op(a[i]); out has dtype out_dtype (RealPart(dtype) for abs of
 // complex, dtype otherwise).
-Status Unary(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out,
-             ThreadPool* pool);
+Status Unary(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out, ThreadPool* pool);
 
 // Same, always on the scalar reference path: the oracle for kernel tests.
-Status BinaryReference(OpCode op, DType dtype, std::span<const std::byte> a,
-                       std::span<const std::byte> b, std::span<std::byte> out);
-Status UnaryReference(OpCode op, DType dtype, std::span<const std::byte> a,
-                      std::span<std::byte> out);
+Status BinaryReference(OpCode op, DType dtype, std::span<const std::byte> a, std::span<const std::byte> b,
+                       std::span<std::byte> out);
+Status UnaryReference(OpCode op, DType dtype, std::span<const std::byte> a, std::span<std::byte> out);
 
 // True if (op, dtype) has a SIMD kernel on the current target.
 bool HasSimdKernel(OpCode op, DType dtype);

@@ -71,8 +71,7 @@ inline constexpr double kGemmMinFlopsPerTask = 4.0e6;
 
 // Applies X to every row index a micro-kernel may have; kGemmMR must not
 // exceed the count.
-#define PELEMAY_GEMM_FOR_ROWS(X) \
-  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define PELEMAY_GEMM_FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 inline constexpr size_t kGemmMaxRows = 14;
 static_assert(kGemmMR <= kGemmMaxRows);
 
@@ -83,12 +82,11 @@ static_assert(kGemmMR <= kGemmMaxRows);
 // not an array, because scalable vectors (SVE, RVV) cannot be array elements.
 // Rows >= kRows are dead code and vanish.
 template <size_t kRows, size_t kVecs, class D, typename T = hn::TFromD<D>>
-HWY_NOINLINE void GemmMicroKernel_MRxNR(D d, size_t kc, const T* HWY_RESTRICT ap,
-                                        const T* HWY_RESTRICT bp, size_t b_step,
-                                        T* HWY_RESTRICT c, size_t ldc, bool accumulate) {
+HWY_NOINLINE void GemmMicroKernel_MRxNR(D d, size_t kc, const T* HWY_RESTRICT ap, const T* HWY_RESTRICT bp,
+                                        size_t b_step, T* HWY_RESTRICT c, size_t ldc, bool accumulate) {
   static_assert(kRows >= 1 && kRows <= kGemmMR && kVecs >= 1 && kVecs <= kGemmVecs);
   const size_t N = hn::Lanes(d);
-#define PELEMAY_GEMM_DECLARE(i)   \
+#define PELEMAY_GEMM_DECLARE(i)  \
   auto acc##i##_0 = hn::Zero(d); \
   auto acc##i##_1 = hn::Zero(d);
   PELEMAY_GEMM_FOR_ROWS(PELEMAY_GEMM_DECLARE)
@@ -98,10 +96,10 @@ HWY_NOINLINE void GemmMicroKernel_MRxNR(D d, size_t kc, const T* HWY_RESTRICT ap
     const auto b0 = hn::LoadU(d, bp);
     auto b1 = b0;
     if constexpr (kVecs > 1) b1 = hn::LoadU(d, bp + N);
-#define PELEMAY_GEMM_FMA(i)                                                \
-  if constexpr (kRows > (i)) {                                            \
-    const auto a = hn::Set(d, ap[i]);                                     \
-    acc##i##_0 = hn::MulAdd(a, b0, acc##i##_0);                           \
+#define PELEMAY_GEMM_FMA(i)                                              \
+  if constexpr (kRows > (i)) {                                           \
+    const auto a = hn::Set(d, ap[i]);                                    \
+    acc##i##_0 = hn::MulAdd(a, b0, acc##i##_0);                          \
     if constexpr (kVecs > 1) acc##i##_1 = hn::MulAdd(a, b1, acc##i##_1); \
   }
     PELEMAY_GEMM_FOR_ROWS(PELEMAY_GEMM_FMA)
@@ -111,14 +109,14 @@ HWY_NOINLINE void GemmMicroKernel_MRxNR(D d, size_t kc, const T* HWY_RESTRICT ap
   }
 
 #define PELEMAY_GEMM_STORE(i)                                                  \
-  if constexpr (kRows > (i)) {                                                \
-    T* HWY_RESTRICT row = c + (i) * ldc;                                      \
-    if (accumulate) acc##i##_0 = hn::Add(hn::LoadU(d, row), acc##i##_0);     \
-    hn::StoreU(acc##i##_0, d, row);                                           \
-    if constexpr (kVecs > 1) {                                                \
+  if constexpr (kRows > (i)) {                                                 \
+    T* HWY_RESTRICT row = c + (i)*ldc;                                         \
+    if (accumulate) acc##i##_0 = hn::Add(hn::LoadU(d, row), acc##i##_0);       \
+    hn::StoreU(acc##i##_0, d, row);                                            \
+    if constexpr (kVecs > 1) {                                                 \
       if (accumulate) acc##i##_1 = hn::Add(hn::LoadU(d, row + N), acc##i##_1); \
-      hn::StoreU(acc##i##_1, d, row + N);                                     \
-    }                                                                         \
+      hn::StoreU(acc##i##_1, d, row + N);                                      \
+    }                                                                          \
   }
   PELEMAY_GEMM_FOR_ROWS(PELEMAY_GEMM_STORE)
 #undef PELEMAY_GEMM_STORE
@@ -129,16 +127,14 @@ using GemmKernelFn = void (*)(D, size_t, const T*, const T*, size_t, T*, size_t,
 
 // kernels[rows - 1] computes exactly `rows` rows, kVecs vectors wide.
 template <size_t kVecs, class D, size_t... kIdx>
-constexpr std::array<GemmKernelFn<D>, sizeof...(kIdx)> GemmKernelTable(
-    std::index_sequence<kIdx...>) {
+constexpr std::array<GemmKernelFn<D>, sizeof...(kIdx)> GemmKernelTable(std::index_sequence<kIdx...>) {
   return {&GemmMicroKernel_MRxNR<kIdx + 1, kVecs, D>...};
 }
 
 // Packs rows [0, mr) x columns [0, kc) of A (row stride lda) k-major with
 // kGemmMR values per k step, widening S to the compute type T.
 template <typename T, typename S>
-HWY_INLINE void GemmPackA(const S* HWY_RESTRICT a, size_t lda, size_t mr, size_t kc,
-                          T* HWY_RESTRICT ap) {
+HWY_INLINE void GemmPackA(const S* HWY_RESTRICT a, size_t lda, size_t mr, size_t kc, T* HWY_RESTRICT ap) {
   for (size_t i = 0; i < mr; ++i) {
     const S* HWY_RESTRICT row = a + i * lda;
     T* HWY_RESTRICT out = ap + i;
@@ -150,8 +146,8 @@ HWY_INLINE void GemmPackA(const S* HWY_RESTRICT a, size_t lda, size_t mr, size_t
 // panel q starting at bp + q * kc * NR, columns past nc zero. Only panels
 // [q0, q1) are written so threads can share the work.
 template <class D, typename T = hn::TFromD<D>, typename S>
-HWY_INLINE void GemmPackB(D d, const S* HWY_RESTRICT b, size_t ldb, size_t kc, size_t nc,
-                          size_t q0, size_t q1, T* HWY_RESTRICT bp) {
+HWY_INLINE void GemmPackB(D d, const S* HWY_RESTRICT b, size_t ldb, size_t kc, size_t nc, size_t q0, size_t q1,
+                          T* HWY_RESTRICT bp) {
   const size_t N = hn::Lanes(d);
   const size_t NR = kGemmVecs * N;
   for (size_t q = q0; q < q1; ++q) {
@@ -209,10 +205,9 @@ struct GemmBlockB {
 // C rows [r0, r1) x B panels [q0, q1) of one block of kc x nc: the two inner
 // loops. c points at column 0 of the block (row stride ldc); a at A[0][pc].
 template <class D, typename T = hn::TFromD<D>, typename S>
-void GemmMacroKernel(D d, const S* HWY_RESTRICT a, size_t lda, size_t r0, size_t r1,
-                     size_t kc, const GemmBlockB<T>& b, size_t nc, size_t q0, size_t q1,
-                     T* HWY_RESTRICT c, size_t ldc, bool accumulate, T* HWY_RESTRICT a_panel,
-                     T* HWY_RESTRICT tile) {
+void GemmMacroKernel(D d, const S* HWY_RESTRICT a, size_t lda, size_t r0, size_t r1, size_t kc, const GemmBlockB<T>& b,
+                     size_t nc, size_t q0, size_t q1, T* HWY_RESTRICT c, size_t ldc, bool accumulate,
+                     T* HWY_RESTRICT a_panel, T* HWY_RESTRICT tile) {
   static constexpr auto kFull = GemmKernelTable<kGemmVecs, D>(std::make_index_sequence<kGemmMR>());
   static constexpr auto kHalf = GemmKernelTable<1, D>(std::make_index_sequence<kGemmMR>());
   const size_t N = hn::Lanes(d);
@@ -234,8 +229,7 @@ void GemmMacroKernel(D d, const S* HWY_RESTRICT a, size_t lda, size_t r0, size_t
       }
       // Right edge: compute the whole (zero-padded) width into the tile and
       // copy what belongs to C. One vector suffices when nr fits in it.
-      (nr <= N ? kHalf : kFull)[mr - 1](d, kc, a_panel, b.packed + q * kc * NR, NR, tile, NR,
-                                        false);
+      (nr <= N ? kHalf : kFull)[mr - 1](d, kc, a_panel, b.packed + q * kc * NR, NR, tile, NR, false);
       for (size_t i = 0; i < mr; ++i) {
         T* HWY_RESTRICT out = ct + i * ldc;
         const T* HWY_RESTRICT in = tile + i * NR;
@@ -254,8 +248,8 @@ void GemmMacroKernel(D d, const S* HWY_RESTRICT a, size_t lda, size_t r0, size_t
 // dot product along k of a row of A, read in place, and a column of B,
 // transposed once into bt (n x k).
 template <class D, typename T = hn::TFromD<D>, typename S>
-void GemmSkinnyRows(D d, const S* HWY_RESTRICT a, const T* HWY_RESTRICT bt, S* HWY_RESTRICT c,
-                    size_t r0, size_t r1, size_t n, size_t k, T* HWY_RESTRICT row_buf) {
+void GemmSkinnyRows(D d, const S* HWY_RESTRICT a, const T* HWY_RESTRICT bt, S* HWY_RESTRICT c, size_t r0, size_t r1,
+                    size_t n, size_t k, T* HWY_RESTRICT row_buf) {
   const size_t N = hn::Lanes(d);
   for (size_t i = r0; i < r1; ++i) {
     const T* HWY_RESTRICT ar;
@@ -285,8 +279,8 @@ void GemmSkinnyRows(D d, const S* HWY_RESTRICT a, const T* HWY_RESTRICT bt, S* H
 }
 
 template <typename S, typename T = ComputeType<S>>
-void GemmSkinnyMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RESTRICT c,
-                      size_t m, size_t n, size_t k, ThreadPool* pool, GemmScratch<T>& scratch) {
+void GemmSkinnyMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RESTRICT c, size_t m, size_t n, size_t k,
+                      ThreadPool* pool, GemmScratch<T>& scratch) {
   const hn::ScalableTag<T> d;
   T* bt = scratch.b_block(n * k);
   for (size_t p = 0; p < k; ++p)
@@ -308,8 +302,8 @@ void GemmSkinnyMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_R
 // T. pool may be null; otherwise each packed B block is shared by all threads
 // and the rows (or, when there are too few, the B panels) are split.
 template <typename S, typename T = ComputeType<S>>
-void GemmFloatMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RESTRICT c,
-                     size_t m, size_t n, size_t k, ThreadPool* pool, GemmScratch<T>& scratch) {
+void GemmFloatMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RESTRICT c, size_t m, size_t n, size_t k,
+                     ThreadPool* pool, GemmScratch<T>& scratch) {
   const hn::ScalableTag<T> d;
   const size_t N = hn::Lanes(d);
   const size_t NR = kGemmVecs * N;
@@ -326,8 +320,7 @@ void GemmFloatMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RE
   // read full-width panels of B in place and only the ragged edge is packed.
   const bool pack_b = kNarrow || row_panels > 1;
   const bool threaded = pool != nullptr && pool->threads() > 1;
-  T* const b_block =
-      scratch.b_block(std::min(kGemmKC<T>, k) * ((std::min(kGemmNC<T>, n) + NR - 1) / NR) * NR);
+  T* const b_block = scratch.b_block(std::min(kGemmKC<T>, k) * ((std::min(kGemmNC<T>, n) + NR - 1) / NR) * NR);
   T* const a_panel = scratch.a_panel(std::min(kGemmKC<T>, k) * kGemmMR);
   T* const tile = scratch.tile(kGemmMR * NR);
   T* const c_narrow = kNarrow ? scratch.c_block(m * std::min(kGemmNC<T>, n)) : nullptr;
@@ -358,39 +351,34 @@ void GemmFloatMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RE
       const bool split = threaded && block_flops >= 2 * kGemmMinFlopsPerTask;
       if (!split) {
         GemmPackB(d, b_src, n, kc, nc, first_packed, panels, b_block);
-        GemmMacroKernel(d, a_blk, k, 0, m, kc, bview, nc, 0, panels, c_blk, ldc, pc > 0, a_panel,
-                        tile);
+        GemmMacroKernel(d, a_blk, k, 0, m, kc, bview, nc, 0, panels, c_blk, ldc, pc > 0, a_panel, tile);
         continue;
       }
       if (first_packed < panels) {
-        pool->ParallelFor(static_cast<int64_t>(panels - first_packed), 1,
-                          [&](int64_t q0, int64_t q1) {
-                            GemmPackB(d, b_src, n, kc, nc, first_packed + static_cast<size_t>(q0),
-                                      first_packed + static_cast<size_t>(q1), b_block);
-                          });
+        pool->ParallelFor(static_cast<int64_t>(panels - first_packed), 1, [&](int64_t q0, int64_t q1) {
+          GemmPackB(d, b_src, n, kc, nc, first_packed + static_cast<size_t>(q0), first_packed + static_cast<size_t>(q1),
+                    b_block);
+        });
       }
       // Each chunk needs its own A panel and tile; they are small (KC x MR).
       auto run = [&](size_t r0, size_t r1, size_t q0, size_t q1) {
         Buffer chunk_a(static_cast<int64_t>(kc * kGemmMR * sizeof(T)));
         Buffer chunk_tile(static_cast<int64_t>(kGemmMR * NR * sizeof(T)));
         GemmMacroKernel(d, a_blk, k, r0, r1, kc, bview, nc, q0, q1, c_blk, ldc, pc > 0,
-                        reinterpret_cast<T*>(chunk_a.bytes().data()),
-                        reinterpret_cast<T*>(chunk_tile.bytes().data()));
+                        reinterpret_cast<T*>(chunk_a.bytes().data()), reinterpret_cast<T*>(chunk_tile.bytes().data()));
       };
       if (row_panels >= pool->threads()) {
         const double panel_flops = 2.0 * static_cast<double>(kGemmMR) * nc * kc;
         const auto grain = static_cast<int64_t>(kGemmMinFlopsPerTask / panel_flops) + 1;
         pool->ParallelFor(static_cast<int64_t>(row_panels), grain, [&](int64_t p0, int64_t p1) {
-          run(static_cast<size_t>(p0) * kGemmMR, std::min(m, static_cast<size_t>(p1) * kGemmMR),
-              0, panels);
+          run(static_cast<size_t>(p0) * kGemmMR, std::min(m, static_cast<size_t>(p1) * kGemmMR), 0, panels);
         });
       } else {
         // Few rows: split the B panels instead.
         const double panel_flops = 2.0 * static_cast<double>(m) * NR * kc;
         const auto grain = static_cast<int64_t>(kGemmMinFlopsPerTask / panel_flops) + 1;
-        pool->ParallelFor(static_cast<int64_t>(panels), grain, [&](int64_t q0, int64_t q1) {
-          run(0, m, static_cast<size_t>(q0), static_cast<size_t>(q1));
-        });
+        pool->ParallelFor(static_cast<int64_t>(panels), grain,
+                          [&](int64_t q0, int64_t q1) { run(0, m, static_cast<size_t>(q0), static_cast<size_t>(q1)); });
       }
     }
     if constexpr (kNarrow) {
@@ -402,8 +390,7 @@ void GemmFloatMatrix(const S* HWY_RESTRICT a, const S* HWY_RESTRICT b, S* HWY_RE
 
 // The batched entry point behind Gemm for floating storage types.
 template <typename S>
-void GemmFloat(int64_t batch, int64_t m, int64_t n, int64_t k, const S* a, const S* b, S* c,
-               ThreadPool* pool) {
+void GemmFloat(int64_t batch, int64_t m, int64_t n, int64_t k, const S* a, const S* b, S* c, ThreadPool* pool) {
   using T = ComputeType<S>;
   if (batch <= 0 || m <= 0 || n <= 0 || k < 0) return;
   const auto um = static_cast<size_t>(m), un = static_cast<size_t>(n), uk = static_cast<size_t>(k);
@@ -412,8 +399,7 @@ void GemmFloat(int64_t batch, int64_t m, int64_t n, int64_t k, const S* a, const
 
   // Many small matrices: one thread per group of whole matrices, so no
   // thread waits on another inside a matrix.
-  if (threaded && batch > 1 &&
-      (batch >= static_cast<int64_t>(pool->threads()) || flops < 2 * kGemmMinFlopsPerTask)) {
+  if (threaded && batch > 1 && (batch >= static_cast<int64_t>(pool->threads()) || flops < 2 * kGemmMinFlopsPerTask)) {
     const auto grain = static_cast<int64_t>(kGemmMinFlopsPerTask / std::max(flops, 1.0)) + 1;
     pool->ParallelFor(batch, grain, [&](int64_t b0, int64_t b1) {
       GemmScratch<T> scratch;

@@ -25,20 +25,18 @@ HWY_BEFORE_NAMESPACE();
 namespace pelemay::kernels::HWY_NAMESPACE {
 
 // Non-template entry points for HWY_EXPORT, one per floating storage type.
-void GemmF32(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
-             float* c, ThreadPool* pool) {
-  GemmFloat(batch, m, n, k, a, b, c, pool);
-}
-void GemmF64(int64_t batch, int64_t m, int64_t n, int64_t k, const double* a, const double* b,
-             double* c, ThreadPool* pool) {
-  GemmFloat(batch, m, n, k, a, b, c, pool);
-}
-void GemmF16(int64_t batch, int64_t m, int64_t n, int64_t k, const f16* a, const f16* b, f16* c,
+void GemmF32(int64_t batch, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c,
              ThreadPool* pool) {
   GemmFloat(batch, m, n, k, a, b, c, pool);
 }
-void GemmBF16(int64_t batch, int64_t m, int64_t n, int64_t k, const bf16* a, const bf16* b,
-              bf16* c, ThreadPool* pool) {
+void GemmF64(int64_t batch, int64_t m, int64_t n, int64_t k, const double* a, const double* b, double* c,
+             ThreadPool* pool) {
+  GemmFloat(batch, m, n, k, a, b, c, pool);
+}
+void GemmF16(int64_t batch, int64_t m, int64_t n, int64_t k, const f16* a, const f16* b, f16* c, ThreadPool* pool) {
+  GemmFloat(batch, m, n, k, a, b, c, pool);
+}
+void GemmBF16(int64_t batch, int64_t m, int64_t n, int64_t k, const bf16* a, const bf16* b, bf16* c, ThreadPool* pool) {
   GemmFloat(batch, m, n, k, a, b, c, pool);
 }
 
@@ -65,7 +63,7 @@ struct FastAccOf {
   using type = ComputeType<T>;
 };
 template <class T>
-  requires kIsInt<T>
+requires kIsInt<T>
 struct FastAccOf<T> {
   using type = std::conditional_t<(sizeof(T) <= 4), uint32_t, uint64_t>;
 };
@@ -76,7 +74,7 @@ struct RefAccOf {
   using type = ComputeType<T>;
 };
 template <class T>
-  requires kIsInt<T>
+requires kIsInt<T>
 struct RefAccOf<T> {
   using type = uint64_t;
 };
@@ -103,8 +101,7 @@ inline Acc Widen(T v) {
 // and a row of accumulators. Columns are blocked so the k x jb slice of B
 // reused by every row stays in L2 even when B does not.
 template <class T>
-void GemmScalar(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
-                ThreadPool* pool) {
+void GemmScalar(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c, ThreadPool* pool) {
   using Acc = typename FastAccOf<T>::type;
   if (batch <= 0 || m <= 0 || n <= 0) return;
   constexpr int64_t kL2SliceBytes = 256 * 1024;
@@ -155,18 +152,14 @@ T* As(std::span<std::byte> s) {
 template <class T>
 bool SizesFit(int64_t batch, int64_t m, int64_t n, int64_t k, std::span<const std::byte> a,
               std::span<const std::byte> b, std::span<std::byte> c) {
-  const auto bytes = [](int64_t x, int64_t y, int64_t z) {
-    return static_cast<size_t>(x * y * z) * sizeof(T);
-  };
-  return a.size() >= bytes(batch, m, k) && b.size() >= bytes(batch, k, n) &&
-         c.size() >= bytes(batch, m, n);
+  const auto bytes = [](int64_t x, int64_t y, int64_t z) { return static_cast<size_t>(x * y * z) * sizeof(T); };
+  return a.size() >= bytes(batch, m, k) && b.size() >= bytes(batch, k, n) && c.size() >= bytes(batch, m, n);
 }
 
 }  // namespace
 
-void Gemm(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
-          std::span<const std::byte> a, std::span<const std::byte> b, std::span<std::byte> c,
-          ThreadPool* pool) {
+void Gemm(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, std::span<const std::byte> a,
+          std::span<const std::byte> b, std::span<std::byte> c, ThreadPool* pool) {
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
     assert(SizesFit<T>(batch, m, n, k, a, b, c));
@@ -187,9 +180,8 @@ void Gemm(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
   });
 }
 
-void GemmReference(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
-                   std::span<const std::byte> a, std::span<const std::byte> b,
-                   std::span<std::byte> c) {
+void GemmReference(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, std::span<const std::byte> a,
+                   std::span<const std::byte> b, std::span<std::byte> c) {
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
     using Acc = typename RefAccOf<T>::type;
@@ -204,8 +196,7 @@ void GemmReference(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
       for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) {
           Acc acc{};
-          for (int64_t p = 0; p < k; ++p)
-            acc = MulAcc(acc, Widen<Acc>(am[i * k + p]), Widen<Acc>(bm[p * n + j]));
+          for (int64_t p = 0; p < k; ++p) acc = MulAcc(acc, Widen<Acc>(am[i * k + p]), Widen<Acc>(bm[p * n + j]));
           cm[i * n + j] = static_cast<T>(acc);
         }
       }

@@ -18,13 +18,11 @@ namespace pelemay::kernels {
 // and contiguous, batches back to back. Integers wrap; f16/bf16 accumulate in
 // float; f32 accumulates in f32 and f64 in f64. k == 0 gives zeros. pool may
 // be null (single thread).
-void Gemm(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
-          std::span<const std::byte> a, std::span<const std::byte> b, std::span<std::byte> c,
-          ThreadPool* pool);
+void Gemm(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, std::span<const std::byte> a,
+          std::span<const std::byte> b, std::span<std::byte> c, ThreadPool* pool);
 
 // The scalar oracle for tests: the same contract, naive triple loop.
-void GemmReference(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
-                   std::span<const std::byte> a, std::span<const std::byte> b,
-                   std::span<std::byte> c);
+void GemmReference(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, std::span<const std::byte> a,
+                   std::span<const std::byte> b, std::span<std::byte> c);
 
 }  // namespace pelemay::kernels

@@ -40,8 +40,7 @@ A Identity(OpCode op) {
   if constexpr (kIsComplex<A>) {
     return A{};
   } else if constexpr (std::is_floating_point_v<A>) {
-    return op == OpCode::reduce_max ? -std::numeric_limits<A>::infinity()
-                                    : std::numeric_limits<A>::infinity();
+    return op == OpCode::reduce_max ? -std::numeric_limits<A>::infinity() : std::numeric_limits<A>::infinity();
   } else {
     return op == OpCode::reduce_max ? std::numeric_limits<A>::lowest() : std::numeric_limits<A>::max();
   }
@@ -53,9 +52,11 @@ A Combine(OpCode op, A acc, A v) {
     case OpCode::sum: return ref::Binary<OpCode::add, A>(acc, v);
     case OpCode::product: return ref::Binary<OpCode::multiply, A>(acc, v);
     case OpCode::reduce_max:
-      if constexpr (kIsComplex<A>) return acc; else return ref::Binary<OpCode::max, A>(acc, v);
+      if constexpr (kIsComplex<A>) return acc;
+      else return ref::Binary<OpCode::max, A>(acc, v);
     case OpCode::reduce_min:
-      if constexpr (kIsComplex<A>) return acc; else return ref::Binary<OpCode::min, A>(acc, v);
+      if constexpr (kIsComplex<A>) return acc;
+      else return ref::Binary<OpCode::min, A>(acc, v);
     default: return acc;
   }
 }
@@ -69,8 +70,7 @@ A Widen(In v) {
 template <class A, class In>
 A RowReduce(OpCode op, const In* p, int64_t n, bool simd) {
   if (simd && op == OpCode::sum) {
-    if constexpr (std::is_same_v<In, float> && std::is_same_v<A, double>)
-      return HWY_DYNAMIC_DISPATCH(SumRowF32)(p, n);
+    if constexpr (std::is_same_v<In, float> && std::is_same_v<A, double>) return HWY_DYNAMIC_DISPATCH(SumRowF32)(p, n);
     if constexpr (std::is_same_v<In, double>) return HWY_DYNAMIC_DISPATCH(SumRowF64)(p, n);
   }
   A acc = Identity<A>(op);
@@ -81,8 +81,7 @@ A RowReduce(OpCode op, const In* p, int64_t n, bool simd) {
 // One [outer, r, inner] step: reads In (the input, or accumulators from an
 // earlier step), writes accumulators.
 template <class A, class In>
-void ReduceStep(OpCode op, const In* in, A* out, int64_t outer, int64_t r, int64_t inner, bool simd,
-                ThreadPool* pool) {
+void ReduceStep(OpCode op, const In* in, A* out, int64_t outer, int64_t r, int64_t inner, bool simd, ThreadPool* pool) {
   auto run = [&](int64_t o_begin, int64_t o_end) {
     for (int64_t o = o_begin; o < o_end; ++o) {
       const In* src = in + o * r * inner;
@@ -102,9 +101,8 @@ void ReduceStep(OpCode op, const In* in, A* out, int64_t outer, int64_t r, int64
 }
 
 template <class T>
-void ReduceTyped(OpCode op, const Shape& shape, std::span<const int64_t> axes,
-                 std::span<const std::byte> in_bytes, std::span<std::byte> out_bytes, bool simd,
-                 ThreadPool* pool) {
+void ReduceTyped(OpCode op, const Shape& shape, std::span<const int64_t> axes, std::span<const std::byte> in_bytes,
+                 std::span<std::byte> out_bytes, bool simd, ThreadPool* pool) {
   using A = Acc<T>;
   const T* in = reinterpret_cast<const T*>(in_bytes.data());
   T* out = reinterpret_cast<T*>(out_bytes.data());
@@ -122,7 +120,10 @@ void ReduceTyped(OpCode op, const Shape& shape, std::span<const int64_t> axes,
   std::vector<A> cur, next;
   bool first = true;
   for (int64_t hi = static_cast<int64_t>(dims.size()) - 1; hi >= 0;) {
-    if (!reduced[hi]) { --hi; continue; }
+    if (!reduced[hi]) {
+      --hi;
+      continue;
+    }
     int64_t lo = hi;
     while (lo > 0 && reduced[lo - 1]) --lo;
     int64_t outer = 1, r = 1, inner = 1;
@@ -146,11 +147,8 @@ void ReduceTyped(OpCode op, const Shape& shape, std::span<const int64_t> axes,
 }
 
 void ReduceImpl(OpCode op, DType dtype, const Shape& shape, std::span<const int64_t> axes,
-                std::span<const std::byte> in, std::span<std::byte> out, bool simd,
-                ThreadPool* pool) {
-  VisitDType(dtype, [&](auto tag) {
-    ReduceTyped<decltype(tag)>(op, shape, axes, in, out, simd, pool);
-  });
+                std::span<const std::byte> in, std::span<std::byte> out, bool simd, ThreadPool* pool) {
+  VisitDType(dtype, [&](auto tag) { ReduceTyped<decltype(tag)>(op, shape, axes, in, out, simd, pool); });
 }
 
 // Nx.BinaryBackend's argmax/argmin scan: every comparison with NaN is false,
@@ -171,8 +169,8 @@ bool Same(C v, C best) {
 
 }  // namespace
 
-void Reduce(OpCode op, DType dtype, const Shape& shape, std::span<const int64_t> axes,
-            std::span<const std::byte> in, std::span<std::byte> out, ThreadPool* pool) {
+void Reduce(OpCode op, DType dtype, const Shape& shape, std::span<const int64_t> axes, std::span<const std::byte> in,
+            std::span<std::byte> out, ThreadPool* pool) {
   ReduceImpl(op, dtype, shape, axes, in, out, /*simd=*/true, pool);
 }
 
@@ -181,9 +179,8 @@ void ReduceReference(OpCode op, DType dtype, const Shape& shape, std::span<const
   ReduceImpl(op, dtype, shape, axes, in, out, /*simd=*/false, nullptr);
 }
 
-void ArgReduce(OpCode op, DType dtype, DType out_dtype, const Shape& shape,
-               std::optional<int64_t> axis, bool tie_break_high, std::span<const std::byte> in,
-               std::span<std::byte> out) {
+void ArgReduce(OpCode op, DType dtype, DType out_dtype, const Shape& shape, std::optional<int64_t> axis,
+               bool tie_break_high, std::span<const std::byte> in, std::span<std::byte> out) {
   int64_t outer = 1, r = 1, inner = 1;
   if (!axis) {
     for (int64_t d : shape) r *= d;

@@ -23,11 +23,17 @@ using Unsigned = std::make_unsigned_t<T>;
 // Integer ring arithmetic without undefined behaviour: computed on 64-bit
 // unsigned and truncated, which is exactly two's-complement wraparound.
 template <class T>
-T WrapAdd(T a, T b) { return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
+T WrapAdd(T a, T b) {
+  return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
 template <class T>
-T WrapSub(T a, T b) { return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b)); }
+T WrapSub(T a, T b) {
+  return static_cast<T>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
 template <class T>
-T WrapMul(T a, T b) { return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); }
+T WrapMul(T a, T b) {
+  return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+}
 
 template <class T>
 T IntPow(T base, T exp) {
@@ -55,11 +61,14 @@ template <OpCode kOp, class C>
 C Binary(C a, C b) {
   constexpr bool kInt = std::is_integral_v<C>;
   if constexpr (kOp == OpCode::add) {
-    if constexpr (kInt) return WrapAdd(a, b); else return a + b;
+    if constexpr (kInt) return WrapAdd(a, b);
+    else return a + b;
   } else if constexpr (kOp == OpCode::subtract) {
-    if constexpr (kInt) return WrapSub(a, b); else return a - b;
+    if constexpr (kInt) return WrapSub(a, b);
+    else return a - b;
   } else if constexpr (kOp == OpCode::multiply) {
-    if constexpr (kInt) return WrapMul(a, b); else return a * b;
+    if constexpr (kInt) return WrapMul(a, b);
+    else return a * b;
   } else if constexpr (kOp == OpCode::divide) {
     if constexpr (kInt) return b == 0 ? C{0} : a / b;  // unreachable: validator rejects
     else return a / b;
@@ -112,11 +121,14 @@ C Binary(C a, C b) {
       return static_cast<C>(std::atan2(static_cast<double>(a), static_cast<double>(b)));
     else return a;  // unreachable
   } else if constexpr (kOp == OpCode::bitwise_and) {
-    if constexpr (kInt) return a & b; else return a;
+    if constexpr (kInt) return a & b;
+    else return a;
   } else if constexpr (kOp == OpCode::bitwise_or) {
-    if constexpr (kInt) return a | b; else return a;
+    if constexpr (kInt) return a | b;
+    else return a;
   } else if constexpr (kOp == OpCode::bitwise_xor) {
-    if constexpr (kInt) return a ^ b; else return a;
+    if constexpr (kInt) return a ^ b;
+    else return a;
   } else if constexpr (kOp == OpCode::left_shift) {
     // Nx shifts an unbounded integer and wraps it to the type: every bit
     // is gone once b reaches the width. (b < 0 is rejected before the
@@ -176,14 +188,14 @@ inline double ErfInv(double z) {
   if (w < 5) {
     w = w - 2.5;
     p = 2.81022636e-08;
-    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-                     -0.00417768164, 0.246640727, 1.50140941})
+    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
+                     0.246640727, 1.50140941})
       p = p * w + c;
   } else {
     w = std::sqrt(w) - 3;
     p = -0.000200214257;
-    for (double c : {0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-                     0.00943887047, 1.00167406, 2.83297682})
+    for (double c : {0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
+                     1.00167406, 2.83297682})
       p = p * w + c;
   }
   return p * z;
@@ -192,7 +204,9 @@ inline double ErfInv(double z) {
 // Round half away from zero (C's round), Nx's rule. Nx produces the result
 // as an integer, so a zero result is +0.0 (adding +0.0 clears the sign).
 template <class C>
-C RoundHalfAway(C x) { return std::round(x) + C(0); }
+C RoundHalfAway(C x) {
+  return std::round(x) + C(0);
+}
 
 // Unary op; C is the compute type of the input. Returns the compute type of
 // the result (the real type for abs of complex).
@@ -206,7 +220,8 @@ auto Unary(C a) {
     else return static_cast<C>(f(static_cast<D>(x)));
   };
   if constexpr (kOp == OpCode::negate) {
-    if constexpr (kInt) return WrapSub(C{0}, a); else return -a;
+    if constexpr (kInt) return WrapSub(C{0}, a);
+    else return -a;
   } else if constexpr (kOp == OpCode::abs) {
     if constexpr (kCx) return std::abs(a);
     else if constexpr (kInt && std::is_signed_v<C>) return a < 0 ? WrapSub(C{0}, a) : a;
@@ -220,11 +235,17 @@ auto Unary(C a) {
   } else if constexpr (kOp == OpCode::exp) {
     return math(a, [](D x) { return std::exp(x); });
   } else if constexpr (kOp == OpCode::expm1) {
-    return math(a, [](D x) { if constexpr (kCx) return x; else return std::expm1(x); });
+    return math(a, [](D x) {
+      if constexpr (kCx) return x;
+      else return std::expm1(x);
+    });
   } else if constexpr (kOp == OpCode::log) {
     return math(a, [](D x) { return std::log(x); });
   } else if constexpr (kOp == OpCode::log1p) {
-    return math(a, [](D x) { if constexpr (kCx) return x; else return std::log1p(x); });
+    return math(a, [](D x) {
+      if constexpr (kCx) return x;
+      else return std::log1p(x);
+    });
   } else if constexpr (kOp == OpCode::sqrt) {
     return math(a, [](D x) { return std::sqrt(x); });
   } else if constexpr (kOp == OpCode::rsqrt) {
@@ -238,23 +259,38 @@ auto Unary(C a) {
   } else if constexpr (kOp == OpCode::cos) {
     return math(a, [](D x) { return std::cos(x); });
   } else if constexpr (kOp == OpCode::erf) {
-    return math(a, [](D x) { if constexpr (kCx) return x; else return std::erf(x); });
+    return math(a, [](D x) {
+      if constexpr (kCx) return x;
+      else return std::erf(x);
+    });
   } else if constexpr (kOp == OpCode::floor) {
-    if constexpr (kInt || kCx) return a; else return std::floor(a);
+    if constexpr (kInt || kCx) return a;
+    else return std::floor(a);
   } else if constexpr (kOp == OpCode::ceil) {
-    if constexpr (kInt || kCx) return a; else return std::ceil(a);
+    if constexpr (kInt || kCx) return a;
+    else return std::ceil(a);
   } else if constexpr (kOp == OpCode::round) {
-    if constexpr (kInt || kCx) return a; else return RoundHalfAway(a);
+    if constexpr (kInt || kCx) return a;
+    else return RoundHalfAway(a);
   } else if constexpr (kOp == OpCode::bitwise_not) {
-    if constexpr (kInt) return static_cast<C>(~a); else return a;
+    if constexpr (kInt) return static_cast<C>(~a);
+    else return a;
   } else if constexpr (kOp == OpCode::count_leading_zeros) {
-    if constexpr (kInt) return static_cast<C>(std::countl_zero(static_cast<Unsigned<C>>(a))); else return a;
+    if constexpr (kInt) return static_cast<C>(std::countl_zero(static_cast<Unsigned<C>>(a)));
+    else return a;
   } else if constexpr (kOp == OpCode::population_count) {
-    if constexpr (kInt) return static_cast<C>(std::popcount(static_cast<Unsigned<C>>(a))); else return a;
+    if constexpr (kInt) return static_cast<C>(std::popcount(static_cast<Unsigned<C>>(a)));
+    else return a;
   } else if constexpr (kOp == OpCode::erfc) {
-    return math(a, [](D x) { if constexpr (kCx) return x; else return std::erfc(x); });
+    return math(a, [](D x) {
+      if constexpr (kCx) return x;
+      else return std::erfc(x);
+    });
   } else if constexpr (kOp == OpCode::erf_inv) {
-    return math(a, [](D x) { if constexpr (kCx) return x; else return ErfInv(x); });
+    return math(a, [](D x) {
+      if constexpr (kCx) return x;
+      else return ErfInv(x);
+    });
   } else if constexpr (kOp == OpCode::tan) {
     return math(a, [](D x) { return std::tan(x); });
   } else if constexpr (kOp == OpCode::asin) {

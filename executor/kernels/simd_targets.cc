@@ -63,8 +63,8 @@ Status UseTarget(const std::string& name) {
     std::string known;
     for (int64_t t : targets) known += std::string(known.empty() ? "" : ", ") + hwy::TargetName(t);
     if (g_pinned != 0) Apply(g_pinned);
-    return InvalidArgument() << "unknown SIMD target '" << name << "'; this CPU and build offer: "
-                             << known << " (or 'best', 'lowest', 'lowest-vector')";
+    return InvalidArgument() << "unknown SIMD target '" << name << "'; this CPU and build offer: " << known
+                             << " (or 'best', 'lowest', 'lowest-vector')";
   }
   g_pinned = pick;
   Apply(pick);

@@ -13,9 +13,22 @@ namespace pelemay {
 
 // Ops that share one shape/dtype rule in the validator.
 enum class OpFamily {
-  kBinary, kCompare, kUnary, kReduce, kArgReduce, kConvert, kReshape,
-  kTranspose, kBroadcast, kSlice, kConcatenate, kPad, kSelect, kIota,
-  kConstant, kDot,
+  kBinary,
+  kCompare,
+  kUnary,
+  kReduce,
+  kArgReduce,
+  kConvert,
+  kReshape,
+  kTranspose,
+  kBroadcast,
+  kSlice,
+  kConcatenate,
+  kPad,
+  kSelect,
+  kIota,
+  kConstant,
+  kDot,
 };
 
 // Which operand dtypes an op accepts.
@@ -32,7 +45,8 @@ enum class OpCode : int {
 constexpr OpFamily FamilyOf(OpCode code) {
   switch (code) {
 #define PELEMAY_OP(name, family, arity, dtypes, attrs, summary) \
-  case OpCode::name: return OpFamily::k##family;
+  case OpCode::name:                                            \
+    return OpFamily::k##family;
 #include "executor/ops/op_catalogue.inc"
 #undef PELEMAY_OP
     case OpCode::kNumOps: break;
@@ -49,7 +63,9 @@ template <class Fn>
 void WithOpConstant(OpCode op, Fn&& fn) {
   switch (op) {
 #define PELEMAY_OP(name, family, arity, dtypes, attrs, summary) \
-  case OpCode::name: fn(OpConstant<OpCode::name>{}); return;
+  case OpCode::name:                                            \
+    fn(OpConstant<OpCode::name>{});                             \
+    return;
 #include "executor/ops/op_catalogue.inc"
 #undef PELEMAY_OP
     case OpCode::kNumOps: return;

@@ -47,9 +47,7 @@ uint64_t SatMul(uint64_t a, uint64_t b) {
   return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
-Status Errno(const char* what) {
-  return Internal() << "sandbox: " << what << " failed: " << std::strerror(errno);
-}
+Status Errno(const char* what) { return Internal() << "sandbox: " << what << " failed: " << std::strerror(errno); }
 
 // Lowers both limits of `resource` to `value` (never raises the hard limit).
 Status LowerLimit(int resource, uint64_t value, const char* what) {

@@ -145,8 +145,7 @@ Status FaultInjector::Allocate() {
     for (int64_t i = 0; i < kStep; i += 4096) hog.back().bytes()[i] = std::byte{1};
   }
   const int64_t held = static_cast<int64_t>(hog.size()) * kStep;
-  return ResourceExhausted() << "injected fault: allocated " << held << " bytes, over the memory budget of "
-                             << budget_;
+  return ResourceExhausted() << "injected fault: allocated " << held << " bytes, over the memory budget of " << budget_;
 }
 
 std::string FaultInjector::GarbageFrame() {

@@ -17,8 +17,7 @@ namespace pelemay {
 
 class FaultInjector {
  public:
-  explicit FaultInjector(bool enabled, int64_t memory_budget)
-      : enabled_(enabled), budget_(memory_budget) {}
+  explicit FaultInjector(bool enabled, int64_t memory_budget) : enabled_(enabled), budget_(memory_budget) {}
 
   bool enabled() const { return enabled_; }
 

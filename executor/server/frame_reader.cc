@@ -17,8 +17,8 @@ void FrameReader::Feed(std::span<const std::byte> bytes, std::vector<FrameEvent>
       header_[header_have_++] = static_cast<uint8_t>(bytes[i++]);
       if (header_have_ < 4) continue;
       header_have_ = 0;
-      const uint64_t len = (uint64_t{header_[0]} << 24) | (uint64_t{header_[1]} << 16) |
-                           (uint64_t{header_[2]} << 8) | uint64_t{header_[3]};
+      const uint64_t len = (uint64_t{header_[0]} << 24) | (uint64_t{header_[1]} << 16) | (uint64_t{header_[2]} << 8) |
+                           uint64_t{header_[3]};
       if (len > max_) {
         events.push_back({FrameEvent::Kind::kOversize, {}, len});
         skip_left_ = len;

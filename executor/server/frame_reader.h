@@ -17,8 +17,8 @@ namespace pelemay {
 struct FrameEvent {
   enum class Kind { kFrame, kOversize };
   Kind kind;
-  std::string payload;      // kFrame
-  uint64_t length = 0;      // kOversize: the announced length
+  std::string payload;  // kFrame
+  uint64_t length = 0;  // kOversize: the announced length
 };
 
 class FrameReader {

@@ -14,19 +14,19 @@ namespace pelemay {
 struct ExecutorOptions {
   enum class Mode { kPort, kRun, kInfo, kHelp };
   Mode mode = Mode::kPort;
-  std::string run_file;                               // run FILE
-  int64_t memory_budget_bytes = int64_t{1} << 30;     // 1 GiB
-  int64_t max_frame_bytes = int64_t{256} << 20;       // 256 MiB
-  unsigned threads = 0;                               // 0 = cores available
-  int64_t program_cache = 256;                        // compiled programs kept
-  std::string simd_target;                            // "" = best
-  int64_t repeat = 1;                                 // run FILE: timed repetitions
-  bool enable_fault_injection = false;                // obey FaultRequest (tests only)
-  std::string arena_path;                             // --arena: the owner's shared-memory arena
+  std::string run_file;                            // run FILE
+  int64_t memory_budget_bytes = int64_t{1} << 30;  // 1 GiB
+  int64_t max_frame_bytes = int64_t{256} << 20;    // 256 MiB
+  unsigned threads = 0;                            // 0 = cores available
+  int64_t program_cache = 256;                     // compiled programs kept
+  std::string simd_target;                         // "" = best
+  int64_t repeat = 1;                              // run FILE: timed repetitions
+  bool enable_fault_injection = false;             // obey FaultRequest (tests only)
+  std::string arena_path;                          // --arena: the owner's shared-memory arena
   // The arena at arena_path, mapped by MapArena() at start-up: before the
   // sandbox, which forbids opening files, is applied. Never mapped lazily.
   std::shared_ptr<shm::Arena> arena;
-  bool sandbox = true;                                // confine the port loop (--no-sandbox: off)
+  bool sandbox = true;  // confine the port loop (--no-sandbox: off)
 };
 
 StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args);

@@ -14,16 +14,16 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/write.hpp>
 
+#include "executor/sandbox/sandbox.h"
 #include "executor/server/frame_reader.h"
 #include "executor/server/frame_writer.h"
 #include "executor/server/inline_run.h"
 #include "executor/server/request_handler.h"
-#include "executor/sandbox/sandbox.h"
 
 namespace pelemay {
 namespace {
@@ -100,8 +100,7 @@ class PortServer {
     if (!job->request.ParseFromString(ev.payload)) {
       handler_.CountError();
       Send(RequestHandler::ErrorResponse(
-          0, InvalidArgument() << "malformed frame of " << ev.payload.size()
-                               << " bytes: not a pelemay.v1.Request"));
+          0, InvalidArgument() << "malformed frame of " << ev.payload.size() << " bytes: not a pelemay.v1.Request"));
       return;
     }
     ev.payload = std::string();  // the parsed request holds what it needs
@@ -161,9 +160,7 @@ class PortServer {
     switch (how) {
       case FaultInjector::Reply::kNormal: Send(resp); return;
       case FaultInjector::Reply::kGarbage: WriteBytes(FaultInjector::GarbageFrame()); return;
-      case FaultInjector::Reply::kTruncatedThenExit:
-        WriteBytes(FaultInjector::TruncatedFrame());
-        ::_exit(70);
+      case FaultInjector::Reply::kTruncatedThenExit: WriteBytes(FaultInjector::TruncatedFrame()); ::_exit(70);
     }
   }
 

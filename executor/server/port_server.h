@@ -18,10 +18,10 @@ namespace pelemay {
 
 // Exit codes of the port loop.
 enum PortExit : int {
-  kExitOk = 0,           // EOF at a frame boundary, shutdown or SIGTERM
-  kExitTruncated = 3,    // input ended inside a frame
-  kExitIoError = 4,      // reading or writing failed
-  kExitSandbox = 5,      // the sandbox could not be applied (docs/security.md)
+  kExitOk = 0,         // EOF at a frame boundary, shutdown or SIGTERM
+  kExitTruncated = 3,  // input ended inside a frame
+  kExitIoError = 4,    // reading or writing failed
+  kExitSandbox = 5,    // the sandbox could not be applied (docs/security.md)
 };
 
 // Serves until exit; returns a PortExit code. in_fd/out_fd are normally 0/1.

@@ -75,8 +75,8 @@ v1::Response RequestHandler::HandleWork(const v1::Request& request, const std::a
   try {
     resp = request.kind_case() == v1::Request::kRun ? Run(request, cancelled, reply) : Compile(request);
   } catch (const std::bad_alloc&) {
-    resp = ErrorResponse(request.id(), Status(ErrorCode::kResourceExhausted,
-                                              "the system has no memory for this request"));
+    resp =
+        ErrorResponse(request.id(), Status(ErrorCode::kResourceExhausted, "the system has no memory for this request"));
   }
   if (resp.has_error()) ++errors_;
   return resp;
@@ -87,8 +87,7 @@ v1::Response RequestHandler::Compile(const v1::Request& request) {
   if (!checked.ok()) return ErrorResponse(request.id(), checked.status());
   v1::Response resp;
   resp.set_id(request.id());
-  resp.mutable_compile()->set_program_id(
-      cache_.Insert(std::make_shared<const CheckedProgram>(std::move(*checked))));
+  resp.mutable_compile()->set_program_id(cache_.Insert(std::make_shared<const CheckedProgram>(std::move(*checked))));
   return resp;
 }
 
@@ -109,8 +108,8 @@ StatusOr<std::vector<std::span<std::byte>>> PlaceOutputs(const v1::RunRequest& r
     if (run.inputs(i).payload_case() != v1::Tensor::kArena) continue;
     const auto& in = run.inputs(i).arena();
     if (shm::Overlap(begin, length, in.offset(), in.length()))
-      return InvalidArgument() << "output_arena [" << begin << ", +" << length << ") overlaps input " << i
-                               << " at [" << in.offset() << ", +" << in.length() << ")";
+      return InvalidArgument() << "output_arena [" << begin << ", +" << length << ") overlaps input " << i << " at ["
+                               << in.offset() << ", +" << in.length() << ")";
   }
   // Bump allocation in output order; an output that does not fit (or is
   // under output_arena_min_bytes, or empty) stays with the executor and goes
@@ -142,9 +141,9 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
   if (run.source_case() == v1::RunRequest::kProgramId) {
     program = cache_.Find(run.program_id());
     if (!program)
-      return ErrorResponse(request.id(), Status(ErrorCode::kNotFound,
-                                                "no compiled program with id " + std::to_string(run.program_id()) +
-                                                    " (never compiled, released, or evicted: compile it again)"));
+      return ErrorResponse(
+          request.id(), Status(ErrorCode::kNotFound, "no compiled program with id " + std::to_string(run.program_id()) +
+                                                         " (never compiled, released, or evicted: compile it again)"));
   } else if (run.source_case() == v1::RunRequest::kProgram) {
     auto checked = Validate(run.program(), limits_);
     if (!checked.ok()) return ErrorResponse(request.id(), checked.status());
@@ -159,8 +158,8 @@ v1::Response RequestHandler::Run(const v1::Request& request, const std::atomic<b
   for (int i = 0; i < run.inputs_size(); ++i) {
     auto view = TensorPayload(run.inputs(i), literal_storage[i], arena);
     if (!view.ok())
-      return ErrorResponse(request.id(), Status(view.status().code(), "input " + std::to_string(i) + ": " +
-                                                                          view.status().message()));
+      return ErrorResponse(request.id(),
+                           Status(view.status().code(), "input " + std::to_string(i) + ": " + view.status().message()));
     inputs.push_back(std::move(*view));
   }
   if (Status st = ValidateInputs(*program, inputs); !st.ok()) return ErrorResponse(request.id(), st);

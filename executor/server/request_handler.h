@@ -48,8 +48,7 @@ class RequestHandler {
   static v1::Response ErrorResponse(uint64_t id, const Status& status);
 
  private:
-  v1::Response Run(const v1::Request& request, const std::atomic<bool>* cancelled,
-                   FaultInjector::Reply* reply);
+  v1::Response Run(const v1::Request& request, const std::atomic<bool>* cancelled, FaultInjector::Reply* reply);
   v1::Response Compile(const v1::Request& request);
 
   ExecutorOptions options_;

@@ -38,9 +38,9 @@ struct CheckedInstruction {
   bool keep_axes = false;
   bool tie_break_high = false;
   std::vector<int64_t> lhs_contract, rhs_contract, lhs_batch, rhs_batch;
-  Buffer constant;                   // constant: the literal, already in the result dtype
+  Buffer constant;  // constant: the literal, already in the result dtype
   bool constant_is_scalar = false;
-  int64_t scratch_bytes = 0;         // temporary memory the kernel may need
+  int64_t scratch_bytes = 0;  // temporary memory the kernel may need
 };
 
 struct CheckedProgram {

@@ -14,8 +14,7 @@
 
 namespace pelemay {
 
-StatusOr<ConstTensorView> TensorPayload(const v1::Tensor& tensor, Buffer& storage,
-                                        const shm::Arena* arena = nullptr);
+StatusOr<ConstTensorView> TensorPayload(const v1::Tensor& tensor, Buffer& storage, const shm::Arena* arena = nullptr);
 
 // Writes `bytes` (of dtype/shape) into a wire Tensor as inline data.
 void SetTensor(DType dtype, const Shape& shape, std::span<const std::byte> bytes, v1::Tensor* out);

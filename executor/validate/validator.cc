@@ -165,17 +165,16 @@ Status Checker::Elementwise() {
   for (size_t i = 1; i < out_.operands.size(); ++i) {
     const ValueType& b = Operand(i);
     if (b.dtype != a.dtype)
-      return InvalidArgument() << info_.name << " operands differ in dtype (" << DTypeName(a.dtype)
-                               << " vs " << DTypeName(b.dtype) << "); insert as_type";
+      return InvalidArgument() << info_.name << " operands differ in dtype (" << DTypeName(a.dtype) << " vs "
+                               << DTypeName(b.dtype) << "); insert as_type";
     if (b.shape != a.shape)
-      return InvalidArgument() << info_.name << " operands differ in shape (" << ShapeString(a.shape)
-                               << " vs " << ShapeString(b.shape) << "); insert broadcast";
+      return InvalidArgument() << info_.name << " operands differ in shape (" << ShapeString(a.shape) << " vs "
+                               << ShapeString(b.shape) << "); insert broadcast";
   }
   switch (info_.family) {
     case OpFamily::kCompare: return Expect(DType::kU8, a.shape);
     case OpFamily::kConvert: return Expect(out_.result.dtype, a.shape);
-    case OpFamily::kUnary:
-      return Expect(out_.op == OpCode::abs ? RealPart(a.dtype) : a.dtype, a.shape);
+    case OpFamily::kUnary: return Expect(out_.op == OpCode::abs ? RealPart(a.dtype) : a.dtype, a.shape);
     default: return Expect(a.dtype, a.shape);
   }
 }
@@ -228,8 +227,7 @@ Status Checker::ArgReduce() {
 Status Checker::Reshape() {
   const ValueType& a = Operand(0);
   if (a.elements != out_.result.elements)
-    return InvalidArgument() << "reshape from " << Str(a) << " to " << Str(out_.result)
-                             << " changes the element count";
+    return InvalidArgument() << "reshape from " << Str(a) << " to " << Str(out_.result) << " changes the element count";
   return Expect(a.dtype, out_.result.shape);
 }
 
@@ -237,8 +235,8 @@ Status Checker::Transpose() {
   const ValueType& a = Operand(0);
   out_.permutation.assign(in_.attrs().permutation().begin(), in_.attrs().permutation().end());
   if (out_.permutation.size() != a.shape.size())
-    return InvalidArgument() << "transpose permutation has " << out_.permutation.size()
-                             << " entries for rank " << a.shape.size();
+    return InvalidArgument() << "transpose permutation has " << out_.permutation.size() << " entries for rank "
+                             << a.shape.size();
   PELEMAY_RETURN_IF_ERROR(CheckAxes(out_.permutation, a.shape.size(), "transpose"));
   Shape shape;
   for (int64_t p : out_.permutation) shape.push_back(a.shape[p]);
@@ -254,12 +252,11 @@ Status Checker::Broadcast() {
                              << " axes for rank " << a.shape.size();
   PELEMAY_RETURN_IF_ERROR(CheckAxes(out_.axes, r.size(), "broadcast"));
   for (size_t i = 0; i < out_.axes.size(); ++i) {
-    if (i > 0 && out_.axes[i] <= out_.axes[i - 1])
-      return InvalidArgument() << "broadcast axes must be increasing";
+    if (i > 0 && out_.axes[i] <= out_.axes[i - 1]) return InvalidArgument() << "broadcast axes must be increasing";
     const int64_t d = a.shape[i], rd = r[out_.axes[i]];
     if (d != 1 && d != rd)
-      return InvalidArgument() << "cannot broadcast dimension " << i << " of size " << d
-                               << " to size " << rd << " (axis " << out_.axes[i] << ")";
+      return InvalidArgument() << "cannot broadcast dimension " << i << " of size " << d << " to size " << rd
+                               << " (axis " << out_.axes[i] << ")";
   }
   return Expect(a.dtype, r);
 }
@@ -275,17 +272,17 @@ Status Checker::Slice() {
     return InvalidArgument() << "slice of rank " << rank << " needs " << rank
                              << " start indices, strides and result dimensions";
   for (size_t i = 0; i < rank; ++i) {
-    if (out_.strides[i] < 1) return InvalidArgument() << "slice stride " << out_.strides[i] << " at axis " << i << " must be >= 1";
+    if (out_.strides[i] < 1)
+      return InvalidArgument() << "slice stride " << out_.strides[i] << " at axis " << i << " must be >= 1";
     if (out_.start[i] < 0 || out_.start[i] > a.shape[i])
-      return InvalidArgument() << "slice start " << out_.start[i] << " is out of bounds for axis " << i
-                               << " of size " << a.shape[i];
+      return InvalidArgument() << "slice start " << out_.start[i] << " is out of bounds for axis " << i << " of size "
+                               << a.shape[i];
     if (len[i] == 0) continue;
     const auto span = CheckedMul(len[i] - 1, out_.strides[i]);
     const auto last = span ? CheckedAdd(out_.start[i], *span) : std::nullopt;
     if (!last || *last >= a.shape[i])
-      return InvalidArgument() << "slice of " << len[i] << " elements from " << out_.start[i]
-                               << " with stride " << out_.strides[i] << " runs past axis " << i
-                               << " of size " << a.shape[i];
+      return InvalidArgument() << "slice of " << len[i] << " elements from " << out_.start[i] << " with stride "
+                               << out_.strides[i] << " runs past axis " << i << " of size " << a.shape[i];
   }
   return Expect(a.dtype, len);
 }
@@ -301,8 +298,12 @@ Status Checker::Concatenate() {
   shape[axis] = 0;
   for (size_t i = 0; i < out_.operands.size(); ++i) {
     const ValueType& b = Operand(i);
-    if (b.dtype != a.dtype) return InvalidArgument() << "concatenate operand " << i << " has dtype " << DTypeName(b.dtype) << ", expected " << DTypeName(a.dtype);
-    if (b.shape.size() != a.shape.size()) return InvalidArgument() << "concatenate operand " << i << " has rank " << b.shape.size() << ", expected " << a.shape.size();
+    if (b.dtype != a.dtype)
+      return InvalidArgument() << "concatenate operand " << i << " has dtype " << DTypeName(b.dtype) << ", expected "
+                               << DTypeName(a.dtype);
+    if (b.shape.size() != a.shape.size())
+      return InvalidArgument() << "concatenate operand " << i << " has rank " << b.shape.size() << ", expected "
+                               << a.shape.size();
     for (size_t d = 0; d < a.shape.size(); ++d)
       if (static_cast<int64_t>(d) != axis && b.shape[d] != a.shape[d])
         return InvalidArgument() << "concatenate operand " << i << " has shape " << ShapeString(b.shape)
@@ -321,11 +322,13 @@ Status Checker::Pad() {
     return InvalidArgument() << "pad value must be a scalar " << DTypeName(a.dtype) << ", got " << Str(v);
   const auto& pads = in_.attrs().padding();
   if (static_cast<size_t>(pads.size()) != a.shape.size())
-    return InvalidArgument() << "pad needs one padding entry per axis: " << pads.size() << " for rank " << a.shape.size();
+    return InvalidArgument() << "pad needs one padding entry per axis: " << pads.size() << " for rank "
+                             << a.shape.size();
   Shape shape;
   for (size_t i = 0; i < a.shape.size(); ++i) {
     const auto& p = pads[static_cast<int>(i)];
-    if (p.interior() < 0) return InvalidArgument() << "pad interior " << p.interior() << " at axis " << i << " is negative";
+    if (p.interior() < 0)
+      return InvalidArgument() << "pad interior " << p.interior() << " at axis " << i << " is negative";
     // Keeps every position the kernel computes (lo + i * (interior + 1)) far
     // from overflow; no real padding comes near 2^61.
     constexpr int64_t kPadLimit = int64_t{1} << 61;
@@ -350,7 +353,9 @@ Status Checker::Select() {
   const ValueType& t = Operand(1);
   const ValueType& f = Operand(2);
   if (p.dtype != DType::kU8) return InvalidArgument() << "select predicate must be u8, got " << DTypeName(p.dtype);
-  if (t.dtype != f.dtype) return InvalidArgument() << "select branches differ in dtype (" << DTypeName(t.dtype) << " vs " << DTypeName(f.dtype) << ")";
+  if (t.dtype != f.dtype)
+    return InvalidArgument() << "select branches differ in dtype (" << DTypeName(t.dtype) << " vs "
+                             << DTypeName(f.dtype) << ")";
   if (p.shape != t.shape || t.shape != f.shape)
     return InvalidArgument() << "select operands differ in shape (" << ShapeString(p.shape) << ", "
                              << ShapeString(t.shape) << ", " << ShapeString(f.shape) << "); insert broadcast";
@@ -376,7 +381,8 @@ Status Checker::Constant() {
   auto value = TensorPayload(in_.attrs().value(), literal);
   if (!value.ok()) return InvalidArgument() << "constant value: " << value.status().message();
   if (value->dtype != r.dtype)
-    return InvalidArgument() << "constant value is " << DTypeName(value->dtype) << ", the result " << DTypeName(r.dtype);
+    return InvalidArgument() << "constant value is " << DTypeName(value->dtype) << ", the result "
+                             << DTypeName(r.dtype);
   out_.constant_is_scalar = value->shape.empty();
   if (!out_.constant_is_scalar && value->shape != r.shape)
     return InvalidArgument() << "constant value shape " << ShapeString(value->shape)
@@ -394,11 +400,15 @@ Status Checker::Dot() {
   out_.rhs_contract.assign(at.rhs_contract().begin(), at.rhs_contract().end());
   out_.lhs_batch.assign(at.lhs_batch().begin(), at.lhs_batch().end());
   out_.rhs_batch.assign(at.rhs_batch().begin(), at.rhs_batch().end());
-  if (l.dtype != r.dtype) return InvalidArgument() << "dot operands differ in dtype (" << DTypeName(l.dtype) << " vs " << DTypeName(r.dtype) << "); insert as_type";
+  if (l.dtype != r.dtype)
+    return InvalidArgument() << "dot operands differ in dtype (" << DTypeName(l.dtype) << " vs " << DTypeName(r.dtype)
+                             << "); insert as_type";
   if (out_.lhs_contract.size() != out_.rhs_contract.size())
-    return InvalidArgument() << "dot has " << out_.lhs_contract.size() << " lhs and " << out_.rhs_contract.size() << " rhs contraction axes";
+    return InvalidArgument() << "dot has " << out_.lhs_contract.size() << " lhs and " << out_.rhs_contract.size()
+                             << " rhs contraction axes";
   if (out_.lhs_batch.size() != out_.rhs_batch.size())
-    return InvalidArgument() << "dot has " << out_.lhs_batch.size() << " lhs and " << out_.rhs_batch.size() << " rhs batch axes";
+    return InvalidArgument() << "dot has " << out_.lhs_batch.size() << " lhs and " << out_.rhs_batch.size()
+                             << " rhs batch axes";
   auto both = [](const std::vector<int64_t>& x, const std::vector<int64_t>& y) {
     std::vector<int64_t> z = x;
     z.insert(z.end(), y.begin(), y.end());
@@ -408,15 +418,18 @@ Status Checker::Dot() {
   PELEMAY_RETURN_IF_ERROR(CheckAxes(both(out_.rhs_batch, out_.rhs_contract), r.shape.size(), "dot rhs"));
   for (size_t i = 0; i < out_.lhs_contract.size(); ++i)
     if (l.shape[out_.lhs_contract[i]] != r.shape[out_.rhs_contract[i]])
-      return InvalidArgument() << "dot contracts lhs axis " << out_.lhs_contract[i] << " (size " << l.shape[out_.lhs_contract[i]]
-                               << ") with rhs axis " << out_.rhs_contract[i] << " (size " << r.shape[out_.rhs_contract[i]] << ")";
+      return InvalidArgument() << "dot contracts lhs axis " << out_.lhs_contract[i] << " (size "
+                               << l.shape[out_.lhs_contract[i]] << ") with rhs axis " << out_.rhs_contract[i]
+                               << " (size " << r.shape[out_.rhs_contract[i]] << ")";
   Shape shape;
   for (size_t i = 0; i < out_.lhs_batch.size(); ++i) {
     if (l.shape[out_.lhs_batch[i]] != r.shape[out_.rhs_batch[i]])
-      return InvalidArgument() << "dot batch axes differ in size: lhs axis " << out_.lhs_batch[i] << " vs rhs axis " << out_.rhs_batch[i];
+      return InvalidArgument() << "dot batch axes differ in size: lhs axis " << out_.lhs_batch[i] << " vs rhs axis "
+                               << out_.rhs_batch[i];
     shape.push_back(l.shape[out_.lhs_batch[i]]);
   }
-  auto free_axes = [](const ValueType& t, const std::vector<int64_t>& batch, const std::vector<int64_t>& contract, Shape& s) {
+  auto free_axes = [](const ValueType& t, const std::vector<int64_t>& batch, const std::vector<int64_t>& contract,
+                      Shape& s) {
     for (int64_t i = 0; i < static_cast<int64_t>(t.shape.size()); ++i)
       if (std::find(batch.begin(), batch.end(), i) == batch.end() &&
           std::find(contract.begin(), contract.end(), i) == contract.end())
@@ -491,8 +504,8 @@ StatusOr<CheckedProgram> Validate(const v1::Program& program, const Limits& limi
     const auto at_peak = with_result ? CheckedAdd(*with_result, ci.scratch_bytes) : std::nullopt;
     if (!at_peak || *at_peak > limits.memory_budget_bytes)
       return Status(ErrorCode::kResourceExhausted,
-                    "program needs more than the memory budget of " +
-                        std::to_string(limits.memory_budget_bytes) + " bytes at this instruction",
+                    "program needs more than the memory budget of " + std::to_string(limits.memory_budget_bytes) +
+                        " bytes at this instruction",
                     static_cast<int64_t>(i));
     peak = std::max(peak, *at_peak);
     live = *with_result;
@@ -517,8 +530,8 @@ Status ValidateInputs(const CheckedProgram& program, const std::vector<ConstTens
       return InvalidArgument() << "input " << i << " is " << TypeString(got.dtype, got.shape)
                                << ", the program declares " << Str(want);
     if (static_cast<int64_t>(got.bytes.size()) != want.bytes)
-      return InvalidArgument() << "input " << i << " carries " << got.bytes.size() << " bytes, "
-                               << Str(want) << " needs " << want.bytes;
+      return InvalidArgument() << "input " << i << " carries " << got.bytes.size() << " bytes, " << Str(want)
+                               << " needs " << want.bytes;
   }
   return Status::Ok();
 }
