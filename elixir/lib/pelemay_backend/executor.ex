@@ -68,7 +68,7 @@ defmodule PelemayBackend.Executor do
       passes one); or
     * `:arena_size` - bytes: this process creates its own arena of that size
       and removes it when it stops
-    * `:arena_threshold` - bytes (default #{1024 * 1024}, 1 MiB, where the two paths cross in docs/benchmarks.md):
+    * `:arena_threshold` - bytes (default #{64 * 1024}, 64 KiB, where the two paths cross on a quiet machine in docs/benchmarks.md):
       with an arena, each input of a `run` with at least this many bytes of
       data goes through the arena, and each output of at least this size comes
       back through it; smaller ones travel inline. 0 sends every tensor
@@ -103,7 +103,7 @@ defmodule PelemayBackend.Executor do
   @compute_kinds [:run, :compile]
   # Where the arena path and the inline path cross (docs/benchmarks.md,
   # `mix pelemay.bench_arena`).
-  @default_arena_threshold 1024 * 1024
+  @default_arena_threshold 64 * 1024
 
   @doc false
   def default_arena_threshold, do: @default_arena_threshold
