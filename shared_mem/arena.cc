@@ -9,7 +9,6 @@
 #include <boost/interprocess/file_mapping.hpp>
 #include <boost/interprocess/mapped_region.hpp>
 
-
 namespace pelemay::shm {
 
 namespace bip = boost::interprocess;
@@ -62,10 +61,10 @@ struct Arena::Mapping {
 };
 
 Arena::Arena(std::string path, std::unique_ptr<Mapping> mapping)
-    : path_(std::move(path)), mapping_(std::move(mapping)) {
-  base_ = static_cast<std::byte*>(mapping_->region.get_address());
-  size_ = static_cast<uint64_t>(mapping_->region.get_size());
-}
+    : path_(std::move(path)),
+      mapping_(std::move(mapping)),
+      base_(static_cast<std::byte*>(mapping_->region.get_address())),
+      size_(static_cast<uint64_t>(mapping_->region.get_size())) {}
 
 Arena::~Arena() = default;
 

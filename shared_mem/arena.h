@@ -67,8 +67,7 @@ class Arena {
   // [offset, offset + length) if it lies inside the arena and offset is a
   // multiple of `align` (a power of two); else an empty optional and *error
   // says why. A zero length at any offset <= size() is valid.
-  std::optional<std::span<std::byte>> Slice(uint64_t offset, uint64_t length, uint64_t align,
-                                            std::string* error) const;
+  std::optional<std::span<std::byte>> Slice(uint64_t offset, uint64_t length, uint64_t align, std::string* error) const;
 
   // The offset of `bytes` if the whole span lies inside the mapping.
   std::optional<uint64_t> OffsetOf(std::span<const std::byte> bytes) const;
