@@ -53,9 +53,7 @@ std::vector<float> RandomFloats(int64_t n, uint64_t seed, float lo = -1.0f, floa
   return v;
 }
 
-std::span<const std::byte> Bytes(const std::vector<float>& v) {
-  return std::as_bytes(std::span(v));
-}
+std::span<const std::byte> Bytes(const std::vector<float>& v) { return std::as_bytes(std::span(v)); }
 std::span<std::byte> Bytes(std::vector<float>& v) { return std::as_writable_bytes(std::span(v)); }
 
 // Runs a kernel once before timing; false (and the benchmark marked as
@@ -85,9 +83,7 @@ void BM_Add_F32(benchmark::State& state) {
   const int64_t n = state.range(0);
   const auto a = RandomFloats(n, 1), b = RandomFloats(n, 2);
   std::vector<float> out(static_cast<size_t>(n));
-  auto add = [&] {
-    return kernels::Binary(OpCode::add, DType::kF32, Bytes(a), Bytes(b), Bytes(out), nullptr);
-  };
+  auto add = [&] { return kernels::Binary(OpCode::add, DType::kF32, Bytes(a), Bytes(b), Bytes(out), nullptr); };
   if (!WorksOnce(state, add())) return;
   for (auto _ : state) {
     benchmark::DoNotOptimize(add());
@@ -101,9 +97,7 @@ void BM_Exp_F32(benchmark::State& state) {
   const int64_t n = state.range(0);
   const auto a = RandomFloats(n, 3, -10.0f, 10.0f);
   std::vector<float> out(static_cast<size_t>(n));
-  auto exp = [&] {
-    return kernels::Unary(OpCode::exp, DType::kF32, Bytes(a), Bytes(out), nullptr);
-  };
+  auto exp = [&] { return kernels::Unary(OpCode::exp, DType::kF32, Bytes(a), Bytes(out), nullptr); };
   if (!WorksOnce(state, exp())) return;
   for (auto _ : state) {
     benchmark::DoNotOptimize(exp());
@@ -130,8 +124,8 @@ void BM_Sum_F32(benchmark::State& state) {
 // --- dot --------------------------------------------------------------------
 
 void SetFlops(benchmark::State& state, int64_t n) {
-  state.counters["FLOPS"] = benchmark::Counter(2.0 * static_cast<double>(n) * n * n,
-                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * static_cast<double>(n) * n * n, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_Dot_F32(benchmark::State& state) {
@@ -152,8 +146,8 @@ void BM_Sgemm_OpenBLAS(benchmark::State& state) {
   std::vector<float> c(static_cast<size_t>(n * n));
   const auto ni = static_cast<blasint>(n);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.data(), ni,
-                b.data(), ni, 0.0f, c.data(), ni);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.data(), ni, b.data(), ni, 0.0f, c.data(),
+                ni);
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
@@ -201,11 +195,9 @@ class CapturingReporter : public benchmark::ConsoleReporter {
   std::map<std::string, std::map<std::string, double>> results_;
 };
 
-void PrintRatio(const char* what, double ours, double base, const char* unit, double scale,
-                double target) {
+void PrintRatio(const char* what, double ours, double base, const char* unit, double scale, double target) {
   const double ratio = ours / base;
-  std::printf("%-28s %10.2f %10.2f %-6s %7.1f%%", what, ours / scale, base / scale, unit,
-              100.0 * ratio);
+  std::printf("%-28s %10.2f %10.2f %-6s %7.1f%%", what, ours / scale, base / scale, unit, 100.0 * ratio);
   if (target > 0) {
     std::printf("   target >= %.0f%%: %s", 100.0 * target,
                 std::isnan(ratio) ? "not run" : (ratio >= target ? "PASS" : "FAIL"));
@@ -219,19 +211,15 @@ void PrintSummary(const CapturingReporter& r) {
   const double memcpy_32m = r.Rate("BM_Memcpy" + m32, "bytes_per_second");
   std::printf("\nSummary (single thread; bandwidth = bytes read + written)\n");
   std::printf("%-28s %10s %10s %-6s %8s\n", "kernel", "ours", "baseline", "unit", "ratio");
-  PrintRatio("add f32 1M vs memcpy", r.Rate("BM_Add_F32" + m1, "bytes_per_second"), memcpy_1m,
-             "GB/s", 1e9, 0.60);
-  PrintRatio("add f32 32M vs memcpy", r.Rate("BM_Add_F32" + m32, "bytes_per_second"), memcpy_32m,
-             "GB/s", 1e9, 0.80);
-  PrintRatio("exp f32 1M vs memcpy", r.Rate("BM_Exp_F32" + m1, "bytes_per_second"), memcpy_1m,
-             "GB/s", 1e9, 0);
-  PrintRatio("sum f32 1M vs memcpy", r.Rate("BM_Sum_F32" + m1, "bytes_per_second"), memcpy_1m,
-             "GB/s", 1e9, 0);
+  PrintRatio("add f32 1M vs memcpy", r.Rate("BM_Add_F32" + m1, "bytes_per_second"), memcpy_1m, "GB/s", 1e9, 0.60);
+  PrintRatio("add f32 32M vs memcpy", r.Rate("BM_Add_F32" + m32, "bytes_per_second"), memcpy_32m, "GB/s", 1e9, 0.80);
+  PrintRatio("exp f32 1M vs memcpy", r.Rate("BM_Exp_F32" + m1, "bytes_per_second"), memcpy_1m, "GB/s", 1e9, 0);
+  PrintRatio("sum f32 1M vs memcpy", r.Rate("BM_Sum_F32" + m1, "bytes_per_second"), memcpy_1m, "GB/s", 1e9, 0);
   for (int n : {256, 512, 1024}) {
     const std::string arg = "/" + std::to_string(n) + "/";
     const std::string what = "dot f32 " + std::to_string(n) + " vs OpenBLAS";
-    PrintRatio(what.c_str(), r.Rate("BM_Dot_F32" + arg, "FLOPS"),
-               r.Rate("BM_Sgemm_OpenBLAS" + arg, "FLOPS"), "GFLOPS", 1e9, n == 512 ? 0.40 : 0);
+    PrintRatio(what.c_str(), r.Rate("BM_Dot_F32" + arg, "FLOPS"), r.Rate("BM_Sgemm_OpenBLAS" + arg, "FLOPS"), "GFLOPS",
+               1e9, n == 512 ? 0.40 : 0);
   }
 }
 
@@ -242,8 +230,7 @@ int main(int argc, char** argv) {
   openblas_set_num_threads(1);
   std::printf("Highway target: %s (compiled:", pelemay::kernels::ChosenTarget().c_str());
   for (const auto& t : pelemay::kernels::CompiledTargets()) std::printf(" %s", t.c_str());
-  std::printf(")\nOpenBLAS core: %s; config: %s; threads: 1\n", openblas_get_corename(),
-              openblas_get_config());
+  std::printf(")\nOpenBLAS core: %s; config: %s; threads: 1\n", openblas_get_corename(), openblas_get_config());
   for (const char* var : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}) {
     if (const char* v = std::getenv(var))
       std::printf("warning: %s=%s is set; OpenBLAS may not use its best kernel\n", var, v);

@@ -107,7 +107,9 @@ defmodule Mix.Tasks.Pelemay.Latency do
 
     samples =
       Enum.reduce(1..blocks, Map.new(paths, fn {k, _} -> {k, []} end), fn _, acc ->
-        Enum.reduce(paths, acc, fn {k, f}, acc -> Map.update!(acc, k, &(time_block(f, per_block) ++ &1)) end)
+        Enum.reduce(paths, acc, fn {k, f}, acc ->
+          Map.update!(acc, k, &(time_block(f, per_block) ++ &1))
+        end)
       end)
 
     Port.close(echo)
@@ -128,6 +130,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
         "\n",
         fn {k, label} ->
           {a, b} = stats[k]
+
           "  #{String.pad_trailing(label, 27)}#{fmt(a)} #{fmt(b)} #{fmt(a / e50)}x #{fmt(b / e99)}x"
         end
       )

@@ -438,11 +438,8 @@ defmodule PelemayBackend.Backend do
   def is_infinity(out, tensor), do: via_binary(:is_infinity, [out, tensor])
 
   @impl true
-  def as_type(%{type: type, shape: shape} = out, tensor) do
-    native(out, [tensor], fn p, [a] ->
-      {p, v} = Program.op(p, "as_type", [a], type, dims(shape))
-      {p, [v]}
-    end)
+  def as_type(out, tensor) do
+    one_op(out, tensor, "as_type")
   end
 
   @impl true
@@ -488,19 +485,13 @@ defmodule PelemayBackend.Backend do
   ## Structure
 
   @impl true
-  def transpose(%{type: type, shape: shape} = out, tensor, axes) do
-    native(out, [tensor], fn p, [a] ->
-      {p, v} = Program.op(p, "transpose", [a], type, dims(shape), permutation: axes)
-      {p, [v]}
-    end)
+  def transpose(out, tensor, axes) do
+    one_op(out, tensor, "transpose", permutation: axes)
   end
 
   @impl true
-  def broadcast(%{type: type, shape: shape} = out, tensor, _shape, axes) do
-    native(out, [tensor], fn p, [a] ->
-      {p, v} = Program.op(p, "broadcast", [a], type, dims(shape), axes: axes)
-      {p, [v]}
-    end)
+  def broadcast(out, tensor, _shape, axes) do
+    one_op(out, tensor, "broadcast", axes: axes)
   end
 
   @impl true
@@ -518,16 +509,13 @@ defmodule PelemayBackend.Backend do
   end
 
   @impl true
-  def slice(%{type: type, shape: shape} = out, tensor, start_indices, lengths, strides) do
+  def slice(out, tensor, start_indices, lengths, strides) do
     # Nx clamps start indices (which may be tensors) so the slice fits.
     start =
       [start_indices, Tuple.to_list(tensor.shape), lengths]
       |> Enum.zip_with(fn [s, dim, len] -> s |> to_index() |> max(0) |> min(dim - len) end)
 
-    native(out, [tensor], fn p, [a] ->
-      {p, v} = Program.op(p, "slice", [a], type, dims(shape), start: start, strides: strides)
-      {p, [v]}
-    end)
+    one_op(out, tensor, "slice", start: start, strides: strides)
   end
 
   defp to_index(i) when is_integer(i), do: i
@@ -734,6 +722,14 @@ defmodule PelemayBackend.Backend do
     Program.op(p, "constant", [], type, [],
       value: %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, literal}}
     )
+  end
+
+  # `out` = op(tensor): one instruction whose result has out's type and shape.
+  defp one_op(%{type: type, shape: shape} = out, tensor, op, attrs \\ []) do
+    native(out, [tensor], fn p, [a] ->
+      {p, v} = Program.op(p, op, [a], type, dims(shape), attrs)
+      {p, [v]}
+    end)
   end
 
   # Builds a program over `inputs` (tensors) with `build.(program,

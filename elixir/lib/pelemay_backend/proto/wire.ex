@@ -165,9 +165,14 @@ defmodule PelemayBackend.Proto.Wire do
 
     Enum.each(message.oneofs, fn {oneof, members} ->
       case Map.get(map, oneof) do
-        nil -> :ok
-        {member, _} when is_atom(member) -> member in members || fail({:not_in_oneof, member}, [oneof | path])
-        other -> fail({:invalid_oneof_value, other}, [oneof | path])
+        nil ->
+          :ok
+
+        {member, _} when is_atom(member) ->
+          member in members || fail({:not_in_oneof, member}, [oneof | path])
+
+        other ->
+          fail({:invalid_oneof_value, other}, [oneof | path])
       end
     end)
   end
