@@ -395,11 +395,9 @@ defmodule PelemayBackend.Backend do
   end
 
   @impl true
-  def logical_not(%{shape: shape} = out, tensor) do
+  def logical_not(out, tensor) do
     native(out, [tensor], fn p, [a] ->
-      {p, zero} = scalar(p, 0, tensor.type)
-      {p, zero} = Program.broadcast_to(p, zero, dims(shape))
-      {p, v} = Program.op(p, "equal", [a, zero], {:u, 8}, dims(shape))
+      {p, v} = against_zero(p, "equal", a)
       {p, [v]}
     end)
   end
@@ -453,10 +451,8 @@ defmodule PelemayBackend.Backend do
           {:u, 8} ->
             {p, c}
 
-          ptype ->
-            {p, zero} = scalar(p, 0, ptype)
-            {p, zero} = Program.broadcast_to(p, zero, ds)
-            Program.op(p, "not_equal", [c, zero], {:u, 8}, ds)
+          _ ->
+            against_zero(p, "not_equal", c)
         end
 
       {p, t} = coerce(p, t, type, shape)
@@ -567,8 +563,7 @@ defmodule PelemayBackend.Backend do
 
       native(out, [tensor], fn p, [a] ->
         {p, a} = Program.convert(p, a, type)
-        attrs = [axes: axes] ++ if(opts[:keep_axes], do: [keep_axes: true], else: [])
-        {p, v} = Program.op(p, op, [a], type, dims(shape), attrs)
+        {p, v} = Program.op(p, op, [a], type, dims(shape), reduce_attrs(axes, opts))
         {p, [v]}
       end)
     else
@@ -588,15 +583,9 @@ defmodule PelemayBackend.Backend do
     axes = opts[:axes] || Enum.to_list(0..(tuple_size(tensor.shape) - 1)//1)
 
     native(out, [tensor], fn p, [a] ->
-      {_, in_dims} = Program.type(p, a)
-      {p, zero} = scalar(p, 0, tensor.type)
-      {p, zero} = Program.broadcast_to(p, zero, in_dims)
-      {p, nz} = Program.op(p, "not_equal", [a, zero], {:u, 8}, in_dims)
-      attrs = [axes: axes] ++ if(opts[:keep_axes], do: [keep_axes: true], else: [])
-      {p, r} = Program.op(p, op, [nz], {:u, 8}, dims(shape), attrs)
-      {p, z8} = scalar(p, 0, {:u, 8})
-      {p, z8} = Program.broadcast_to(p, z8, dims(shape))
-      {p, v} = Program.op(p, "not_equal", [r, z8], {:u, 8}, dims(shape))
+      {p, nz} = against_zero(p, "not_equal", a)
+      {p, r} = Program.op(p, op, [nz], {:u, 8}, dims(shape), reduce_attrs(axes, opts))
+      {p, v} = against_zero(p, "not_equal", r)
       {p, [v]}
     end)
   end
@@ -723,6 +712,17 @@ defmodule PelemayBackend.Backend do
       value: %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, literal}}
     )
   end
+
+  # compare(v, 0) as u8 of v's shape, compare being "equal" or "not_equal".
+  defp against_zero(p, compare, v) do
+    {type, ds} = Program.type(p, v)
+    {p, zero} = scalar(p, 0, type)
+    {p, zero} = Program.broadcast_to(p, zero, ds)
+    Program.op(p, compare, [v, zero], {:u, 8}, ds)
+  end
+
+  defp reduce_attrs(axes, opts),
+    do: [axes: axes] ++ if(opts[:keep_axes], do: [keep_axes: true], else: [])
 
   # `out` = op(tensor): one instruction whose result has out's type and shape.
   defp one_op(%{type: type, shape: shape} = out, tensor, op, attrs \\ []) do
