@@ -42,8 +42,10 @@ defmodule PelemayBackend do
   def nx_available?, do: Code.ensure_loaded?(Nx)
 
   @doc """
-  Runs `program` (a `pelemay.v1.Program` map) on `inputs` (a list of
-  `pelemay.v1.Tensor` maps) and returns `{:ok, outputs}` (Tensor maps) or
+  Runs `program` (a `pelemay.v1.Program` map, or a
+  `PelemayBackend.Program.Prepared` one, which each executor compiles once
+  and runs by id afterwards) on `inputs` (a list of `pelemay.v1.Tensor`
+  maps) and returns `{:ok, outputs}` (Tensor maps) or
   `{:error, %PelemayBackend.Error{}}`.
 
   Options: `:pool` (default `PelemayBackend.Pool`), `:timeout` (ms, default

@@ -6,6 +6,7 @@ defmodule PelemayBackend.ProgramTest do
   doctest PelemayBackend.Program
   doctest PelemayBackend.Types
   doctest PelemayBackend.OpCatalogue
+  doctest PelemayBackend.Program.Prepared
 
   describe "the op catalogue" do
     test "is read from executor/ops/op_catalogue.inc, every op of it" do

@@ -246,10 +246,13 @@ defmodule PelemayBackend.Arena do
   each output of at least `threshold` bytes (`output_arena`). Returns
   `{:ok, run, region, arena}` (`region = {offset, length}`, to `free/2` when
   the executor has answered) or `:inline` when nothing is large enough, the
-  region does not fit, or the file cannot take it.
+  region does not fit, or the file cannot take it. The output sizes come
+  from the run's inline program, or from `sizes` when given (a prepared
+  program's, for a run that names it by id).
   """
-  @spec place(t(), map()) :: {:ok, map(), {non_neg_integer(), pos_integer()}, t()} | :inline
-  def place(%__MODULE__{} = arena, run) do
+  @spec place(t(), map(), [non_neg_integer()] | nil) ::
+          {:ok, map(), {non_neg_integer(), pos_integer()}, t()} | :inline
+  def place(%__MODULE__{} = arena, run, sizes \\ nil) do
     min = max(arena.threshold, 1)
     inputs = Map.get(run, :inputs, [])
 
@@ -263,8 +266,7 @@ defmodule PelemayBackend.Arena do
       end)
 
     output_bytes =
-      run
-      |> output_sizes()
+      (sizes || output_sizes(run))
       |> Enum.filter(&(&1 >= min))
       |> Enum.map(&align/1)
       |> Enum.sum()
@@ -366,7 +368,8 @@ defmodule PelemayBackend.Arena do
 
   @doc """
   The byte size of each output of a run whose program is inline (`[]` for a
-  compiled program: its outputs are not known here and travel inline).
+  run by `program_id` alone: its outputs are not known here and travel
+  inline; `PelemayBackend.Program.Prepared` runs carry their sizes).
   """
   @spec output_sizes(map()) :: [non_neg_integer()]
   def output_sizes(%{source: {:program, program}}) do

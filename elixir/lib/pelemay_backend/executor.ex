@@ -73,6 +73,9 @@ defmodule PelemayBackend.Executor do
       data goes through the arena, and each output of at least this size comes
       back through it; smaller ones travel inline. 0 sends every tensor
       through the arena.
+    * `:program_cache` - how many prepared programs this process keeps
+      compiled in its executor (default 256, at most the executor's own
+      `--program-cache`; 0: every run travels inline). See below.
     * `:name` - registers the process
 
   ## Shared memory
@@ -86,6 +89,19 @@ defmodule PelemayBackend.Executor do
   request that does not fit travels inline. See `PelemayBackend.Arena` and
   the arena section of docs/protocol.md.
 
+  ## Compiled programs
+
+  A run of a `PelemayBackend.Program.Prepared` program is compiled once per
+  executor: its first run here travels inline and is followed by a
+  `CompileRequest`; once the executor has answered with an id, every run of
+  the same program is sent by id (`RunRequest.program_id`), so the executor
+  neither parses nor validates it again and the frame carries only the
+  inputs. The table of ids is this process's state, bounded by
+  `:program_cache` (least recently used programs are released in the
+  executor too), and goes away with the executor. A run by an id the
+  executor no longer knows (`NOT_FOUND`) is sent again inline under the
+  same caller, so a caller never sees the cache.
+
   A pool passes `:table` and `:manager` as well (internal).
   """
 
@@ -93,10 +109,12 @@ defmodule PelemayBackend.Executor do
   require Logger
 
   alias PelemayBackend.{Arena, Error, Native, Proto}
+  alias PelemayBackend.Program.Prepared
   alias PelemayBackend.Proto.Wire
 
   @default_timeout 60_000
   @control_timeout 5_000
+  @default_program_cache 256
   @ready_timeout 10_000
   @cancel_grace 5_000
   @await_grace 2_000
@@ -143,7 +161,16 @@ defmodule PelemayBackend.Executor do
     next_id: 1,
     entries: %{},
     refs: %{},
-    shutdown_requested: false
+    shutdown_requested: false,
+    # Prepared programs this executor knows (PelemayBackend.Program.Prepared):
+    # encoded program => {state, tick}, state being its program id, :pending
+    # (a compile is in flight) or :failed (the executor refused it; runs
+    # stay inline and get the executor's error). Ticks order them for
+    # least-recently-used release; `program_ticks` is tick => encoded program.
+    programs: %{},
+    program_ticks: :gb_trees.empty(),
+    program_tick: 0,
+    program_capacity: 0
   ]
 
   ## Client API
@@ -165,9 +192,14 @@ defmodule PelemayBackend.Executor do
   tests; the executor needs `--enable-fault-injection`, else the run is
   `:unsupported`).
   """
-  @spec run(server(), map(), [map()], keyword()) :: result()
+  @spec run(server(), map() | Prepared.t(), [map()], keyword()) :: result()
   def run(server, program, inputs, opts \\ []) do
-    request(server, {:run, %{source: {:program, program}, inputs: inputs}}, opts)
+    timeout = timeout_option(opts, @default_timeout)
+
+    with {:ok, body, extras} <- encode_run(program, inputs, Keyword.get(opts, :fault)),
+         {:ok, pid} <- whereis(server) do
+      await(submit_encoded(pid, body, Map.merge(meta(:run, timeout, 0), extras)))
+    end
   end
 
   @doc false
@@ -295,12 +327,56 @@ defmodule PelemayBackend.Executor do
         {:ok, iodata}
 
       {:error, error} ->
-        {:error,
-         %Error{
-           code: :invalid_argument,
-           message: "the request cannot be encoded: " <> Exception.message(error)
-         }}
+        {:error, encode_error(error)}
     end
+  end
+
+  defp encode_error(error),
+    do: %Error{
+      code: :invalid_argument,
+      message: "the request cannot be encoded: " <> Exception.message(error)
+    }
+
+  @doc false
+  # A run of `program` (a Program map or a Prepared one) on `inputs`,
+  # encoded: `{:ok, body, extras}` with `extras` for `meta/4`: `run`, the
+  # RunRequest map (which the executor process moves into its arena when
+  # that pays) and, for a prepared program, `prepared` and `rest`, the run
+  # encoded without its program, from which the executor process builds the
+  # by-id form once its executor has compiled the program.
+  def encode_run(%Prepared{} = prepared, inputs, fault) do
+    {:run, run} = with_fault({:run, %{inputs: inputs}}, fault)
+
+    case Proto.encode(:RunRequest, run) do
+      {:ok, rest} ->
+        {:ok, run_body({:program, prepared.encoded}, rest),
+         %{run: run, prepared: prepared, rest: rest}}
+
+      {:error, error} ->
+        {:error, encode_error(error)}
+    end
+  end
+
+  def encode_run(program, inputs, fault) when is_map(program) do
+    kind = with_fault({:run, %{source: {:program, program}, inputs: inputs}}, fault)
+    with {:ok, body} <- encode_request(kind), do: {:ok, body, %{run: run_of(kind)}}
+  end
+
+  @doc false
+  # The Request (id 0, prepended when written) whose RunRequest is `source`
+  # followed by `rest`, the other RunRequest fields already encoded: the
+  # same bytes Proto.encode gives for the whole map, as protobuf writes
+  # fields in field-number order and the source fields (program = 1,
+  # program_id = 2) come first.
+  def run_body(source, rest) do
+    source =
+      case source do
+        {:program, encoded} -> [<<0x0A>>, Wire.encode_varint(byte_size(encoded)), encoded]
+        {:program_id, id} -> [<<0x10>>, Wire.encode_varint(id)]
+      end
+
+    run = [source | rest]
+    [<<0x12>>, Wire.encode_varint(IO.iodata_length(run)) | run]
   end
 
   @doc false
@@ -402,7 +478,8 @@ defmodule PelemayBackend.Executor do
           table: Keyword.get(opts, :table),
           manager: Keyword.get(opts, :manager),
           arena: arena,
-          arena_owned: owned
+          arena_owned: owned,
+          program_capacity: program_capacity(opts)
         }
 
         ready_timeout = Keyword.get(opts, :ready_timeout, @ready_timeout)
@@ -411,6 +488,17 @@ defmodule PelemayBackend.Executor do
       {:error, detail} ->
         close_arena(%{arena: arena, arena_owned: owned})
         {:stop, {:shutdown, {:crashed, %{reason: :spawn_failed, detail: detail, os_pid: nil}}}}
+    end
+  end
+
+  defp program_capacity(opts) do
+    case Keyword.get(opts, :program_cache, @default_program_cache) do
+      n when is_integer(n) and n >= 0 ->
+        n
+
+      other ->
+        raise ArgumentError,
+              ":program_cache must be a non-negative integer, got: #{inspect(other)}"
     end
   end
 
@@ -527,6 +615,32 @@ defmodule PelemayBackend.Executor do
   def handle_call(:os_pid, _from, state), do: {:reply, state.os_pid, state}
 
   @impl true
+  def handle_info({:"$pelemay_submit", ref, _body, %{prepared: prepared} = meta}, state) do
+    {id, state} = take_id(state)
+    timer = :erlang.start_timer(meta.deadline, self(), {:deadline, id}, abs: true)
+    {rest, region, state} = arena_rest(meta, state)
+    {source, compile?, state} = program_source(prepared, state)
+
+    entry = %{
+      ref: ref,
+      compute: true,
+      timeout: meta.timeout,
+      timer: timer,
+      weight: meta.weight,
+      ghost: false,
+      internal: nil,
+      region: region,
+      prepared: prepared,
+      rest: rest,
+      deadline: meta.deadline,
+      by_id: match?({:program_id, _}, source)
+    }
+
+    state = %{put_entry(state, id, entry) | refs: Map.put(state.refs, ref, id)}
+    write(state, id, run_body(source, rest))
+    {:noreply, if(compile?, do: compile_program(state, prepared), else: state)}
+  end
+
   def handle_info({:"$pelemay_submit", ref, body, meta}, state) do
     {id, state} = take_id(state)
     timer = :erlang.start_timer(meta.deadline, self(), {:deadline, id}, abs: true)
@@ -709,6 +823,86 @@ defmodule PelemayBackend.Executor do
 
   defp maybe_arena(body, _run, state), do: {body, nil, state}
 
+  # The encoded rest of a prepared run (all but its program) and its arena
+  # region: the inputs moved into the arena when this executor has one and
+  # the run is large enough, else as the caller encoded them.
+  defp arena_rest(%{run: run, rest: rest, prepared: prepared}, %{arena: arena} = state)
+       when arena != nil do
+    with {:ok, run, region, arena} <- Arena.place(arena, run, prepared.output_bytes),
+         {:ok, arena_rest} <- Proto.encode(:RunRequest, run) do
+      {arena_rest, region, %{state | arena: arena}}
+    else
+      _ -> {rest, nil, state}
+    end
+  end
+
+  defp arena_rest(%{rest: rest}, state), do: {rest, nil, state}
+
+  ## Compiled programs
+
+  # How a prepared program is named in a run on this executor: by its id
+  # once compiled, else inline; and whether to compile it now (the first
+  # time this executor sees it).
+  defp program_source(%Prepared{encoded: encoded}, state) do
+    case state.programs do
+      %{^encoded => {id, tick}} when is_integer(id) ->
+        {{:program_id, id}, false, touch_program(state, encoded, id, tick)}
+
+      %{^encoded => _pending_or_failed} ->
+        {{:program, encoded}, false, state}
+
+      _ ->
+        {{:program, encoded}, state.program_capacity > 0, state}
+    end
+  end
+
+  defp touch_program(state, encoded, value, tick) do
+    next = state.program_tick + 1
+    ticks = :gb_trees.insert(next, encoded, :gb_trees.delete_any(tick, state.program_ticks))
+
+    %{
+      state
+      | programs: Map.put(state.programs, encoded, {value, next}),
+        program_ticks: ticks,
+        program_tick: next
+    }
+  end
+
+  # Sends a CompileRequest for `prepared` (after the run that carries it
+  # inline) and makes room in the table.
+  defp compile_program(state, %Prepared{encoded: encoded}) do
+    {id, state} = take_id(state)
+    state = put_entry(state, id, %{internal: {:compiled, encoded}, compute: true})
+    compile = [<<0x0A>>, Wire.encode_varint(byte_size(encoded)), encoded]
+    write(state, id, [<<0x1A>>, Wire.encode_varint(IO.iodata_length(compile)) | compile])
+
+    state
+    |> touch_program(encoded, :pending, nil)
+    |> evict_programs()
+  end
+
+  # Releases the least recently used programs beyond the capacity. A
+  # pending one is forgotten here and released when its id arrives.
+  defp evict_programs(state) do
+    if map_size(state.programs) <= state.program_capacity do
+      state
+    else
+      {_tick, encoded, ticks} = :gb_trees.take_smallest(state.program_ticks)
+      {{value, _}, programs} = Map.pop(state.programs, encoded)
+      state = %{state | programs: programs, program_ticks: ticks}
+      state = if is_integer(value), do: release_program(state, value), else: state
+      evict_programs(state)
+    end
+  end
+
+  defp release_program(state, program_id) do
+    {id, state} = take_id(state)
+    state = put_entry(state, id, %{internal: :released, compute: false})
+    release = [<<0x08>>, Wire.encode_varint(program_id)]
+    write(state, id, [<<0x22>>, Wire.encode_varint(IO.iodata_length(release)) | release])
+    state
+  end
+
   defp free_region(state, %{region: {offset, _}}),
     do: %{state | arena: Arena.free(state.arena, offset)}
 
@@ -750,6 +944,12 @@ defmodule PelemayBackend.Executor do
           entry.internal != nil ->
             internal_reply(entry.internal, kind, state)
 
+          Map.get(entry, :by_id) == true and entry.ref != nil and
+              match?({:error, %{code: :NOT_FOUND}}, kind) ->
+            # The executor no longer has the program (released or evicted
+            # meanwhile): forget its id and send the run again inline.
+            {:noreply, resend_inline(state, entry)}
+
           entry.ghost or entry.ref == nil ->
             {:noreply, free_region(state, entry)}
 
@@ -775,7 +975,14 @@ defmodule PelemayBackend.Executor do
 
   defp internal_reply(:ready, {:info, info}, state) do
     if state.ready_timer, do: Process.cancel_timer(state.ready_timer)
-    state = %{state | ready: true, info: info, ready_timer: nil}
+
+    state = %{
+      state
+      | ready: true,
+        info: info,
+        ready_timer: nil,
+        program_capacity: min(state.program_capacity, Map.get(info, :program_cache_capacity, 0))
+    }
 
     if state.table do
       try do
@@ -796,7 +1003,51 @@ defmodule PelemayBackend.Executor do
     die(state, :killed, info, nil)
   end
 
+  defp internal_reply({:compiled, encoded}, {:compile, %{program_id: program_id}}, state) do
+    case state.programs do
+      %{^encoded => {:pending, tick}} ->
+        {:noreply, %{state | programs: Map.put(state.programs, encoded, {program_id, tick})}}
+
+      _ ->
+        # Evicted while it compiled: nobody will run it by this id.
+        {:noreply, release_program(state, program_id)}
+    end
+  end
+
+  defp internal_reply({:compiled, encoded}, _error, state) do
+    # Refused: its runs stay inline, and each gets the executor's error.
+    case state.programs do
+      %{^encoded => {:pending, tick}} ->
+        {:noreply, %{state | programs: Map.put(state.programs, encoded, {:failed, tick})}}
+
+      _ ->
+        {:noreply, state}
+    end
+  end
+
   defp internal_reply(_internal, _kind, state), do: {:noreply, state}
+
+  defp resend_inline(state, %{prepared: %Prepared{encoded: encoded}} = entry) do
+    state =
+      case state.programs do
+        %{^encoded => {_, tick}} ->
+          %{
+            state
+            | programs: Map.delete(state.programs, encoded),
+              program_ticks: :gb_trees.delete_any(tick, state.program_ticks)
+          }
+
+        _ ->
+          state
+      end
+
+    {id, state} = take_id(state)
+    timer = :erlang.start_timer(entry.deadline, self(), {:deadline, id}, abs: true)
+    entry = %{entry | timer: timer, by_id: false}
+    state = %{put_entry(state, id, entry) | refs: Map.put(state.refs, entry.ref, id)}
+    write(state, id, run_body({:program, encoded}, entry.rest))
+    state
+  end
 
   defp stray(0, {:error, error}, state) do
     Logger.error(

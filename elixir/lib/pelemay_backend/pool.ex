@@ -212,17 +212,12 @@ defmodule PelemayBackend.Pool do
     timeout = Executor.timeout_option(opts, @default_timeout)
     retries = Keyword.get(opts, :retries, 1)
 
-    run =
-      Executor.with_fault(
-        {:run, %{source: {:program, program}, inputs: inputs}},
-        Keyword.get(opts, :fault)
-      )
-
-    with {:ok, body} <- Executor.encode_request(run) do
+    with {:ok, body, extras} <- Executor.encode_run(program, inputs, Keyword.get(opts, :fault)) do
       # The run map goes along: each attempt's executor moves it into its
       # own arena (a retry lands on another executor, or on the replacement
-      # that maps the same arena).
-      meta = Executor.meta(:run, timeout, 1, Executor.run_of(run))
+      # that maps the same arena), and names a prepared program by the id
+      # its own executor compiled it under.
+      meta = Map.merge(Executor.meta(:run, timeout, 1), extras)
 
       request = %Request{
         pool: pool,

@@ -27,6 +27,7 @@ defmodule PelemayBackend.Program do
   """
 
   alias PelemayBackend.{OpCatalogue, Types}
+  alias PelemayBackend.Program.Prepared
 
   defstruct inputs: [], instructions: [], types: %{}, next: 0
 
@@ -185,7 +186,9 @@ defmodule PelemayBackend.Program do
 
   @doc """
   Runs the program with `outputs` on `inputs` (`{type, dims, binary}` each, in
-  input order) through `PelemayBackend.run/3` (`opts` go there). Returns
+  input order) through `PelemayBackend.run/3` (`opts` go there), as a
+  `PelemayBackend.Program.Prepared` program, so that each executor compiles
+  it once and runs later calls of the same program by id. Returns
   `{:ok, [binary]}`, one per output, or `{:error, %PelemayBackend.Error{}}`.
   """
   @spec run(t(), [value()], [{Types.nx_type(), [non_neg_integer()], iodata()}], keyword()) ::
@@ -193,7 +196,9 @@ defmodule PelemayBackend.Program do
   def run(%__MODULE__{} = p, outputs, inputs, opts \\ []) do
     tensors = Enum.map(inputs, fn {type, dims, data} -> tensor(type, dims, data) end)
 
-    with {:ok, results} <- PelemayBackend.run(to_proto(p, outputs), tensors, opts) do
+    prepared = Prepared.new(to_proto(p, outputs))
+
+    with {:ok, results} <- PelemayBackend.run(prepared, tensors, opts) do
       {:ok, Enum.map(results, &payload_binary/1)}
     end
   end

@@ -23,8 +23,11 @@ defmodule PelemayBackend.Backend do
   work in progress: the goal is a fallback list of only the callbacks that
   take an Elixir function (`reduce`, `window_reduce`, `map`).
 
-  Programs are sent inline with each call; compiling each op signature once
-  and running it by id is not done yet.
+  Each callback's program is a `PelemayBackend.Program.Prepared`: the
+  executor that first runs an op signature (the op, its attributes, the
+  types and shapes of its operands) compiles it, and later calls with the
+  same signature name it by id (see "Compiled programs" in
+  `PelemayBackend.Executor`).
 
   ## Options
 
