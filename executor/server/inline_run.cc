@@ -1,7 +1,44 @@
 #include "executor/server/inline_run.h"
 
+#include "executor/ops/op_catalogue.h"
+
 namespace pelemay {
 namespace {
+
+// Families whose kernels do work linear in their elements (or, for dot, a
+// bounded product of them). Anything else, and any family added later,
+// stays on the compute thread until someone decides otherwise.
+bool IoThreadFamily(OpFamily family) {
+  switch (family) {
+    case OpFamily::kBinary:
+    case OpFamily::kCompare:
+    case OpFamily::kUnary:
+    case OpFamily::kReduce:
+    case OpFamily::kArgReduce:
+    case OpFamily::kConvert:
+    case OpFamily::kReshape:
+    case OpFamily::kTranspose:
+    case OpFamily::kBroadcast:
+    case OpFamily::kSlice:
+    case OpFamily::kConcatenate:
+    case OpFamily::kPad:
+    case OpFamily::kSelect:
+    case OpFamily::kIota:
+    case OpFamily::kConstant:
+    case OpFamily::kDot: return true;
+    default: return false;
+  }
+}
+
+bool CheapCompiled(const CheckedProgram& program) {
+  if (program.instructions.size() > static_cast<size_t>(kInlineMaxInstructions)) return false;
+  for (const auto& input : program.inputs)
+    if (input.elements > kInlineMaxElements) return false;
+  for (const auto& instruction : program.instructions)
+    if (instruction.result.elements > kInlineMaxElements || !IoThreadFamily(GetOpInfo(instruction.op).family))
+      return false;
+  return true;
+}
 
 bool SmallType(const v1::TensorType& type) {
   int64_t n = 1;
@@ -15,18 +52,25 @@ bool SmallType(const v1::TensorType& type) {
 
 }  // namespace
 
-bool CheapEnoughForIoThread(const v1::Request& request) {
+bool CheapEnoughForIoThread(const v1::Request& request, ProgramCache& cache) {
   if (!request.has_run()) return false;  // compiling is validation only, but may be large
   const v1::RunRequest& run = request.run();
   // A run's own fault may hang or sleep: never on the thread that answers
   // pings and cancels.
-  if (run.has_fault() || run.source_case() != v1::RunRequest::kProgram) return false;
+  if (run.has_fault()) return false;
+  if (run.source_case() == v1::RunRequest::kProgramId) {
+    const auto program = cache.Find(run.program_id());
+    return program != nullptr && CheapCompiled(*program);
+  }
+  if (run.source_case() != v1::RunRequest::kProgram) return false;
   const v1::Program& program = run.program();
   if (program.instructions_size() > kInlineMaxInstructions) return false;
   for (const auto& input : program.inputs())
     if (!SmallType(input)) return false;
-  for (const auto& instruction : program.instructions())
-    if (!SmallType(instruction.result())) return false;
+  for (const auto& instruction : program.instructions()) {
+    const auto op = OpFromName(instruction.op());
+    if (!op || !IoThreadFamily(GetOpInfo(*op).family) || !SmallType(instruction.result())) return false;
+  }
   return true;
 }
 

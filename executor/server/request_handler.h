@@ -44,6 +44,7 @@ class RequestHandler {
   void CountError() { ++errors_; }
   const Limits& limits() const { return limits_; }
   FaultInjector& faults() { return faults_; }
+  ProgramCache& cache() { return cache_; }
 
   static v1::Response ErrorResponse(uint64_t id, const Status& status);
 
