@@ -29,6 +29,11 @@ defmodule PelemayBackend.Backend do
   same signature name it by id (see "Compiled programs" in
   `PelemayBackend.Executor`).
 
+  Every call that falls back emits the telemetry event
+  `[:pelemay_backend, :fallback]` (measurements `%{count: 1}`, metadata
+  `%{callback: name}`), so an application (or a test) can see which of its
+  calls do not run in the executor.
+
   ## Options
 
   `Nx.default_backend({PelemayBackend.Backend, pool: MyPool})` (or the
@@ -629,6 +634,7 @@ defmodule PelemayBackend.Backend do
   # a user function in map/reduce, its own helpers in conv) must be its own:
   # the default backend is switched for the call.
   defp via_binary(name, args) do
+    :telemetry.execute([:pelemay_backend, :fallback], %{count: 1}, %{callback: name})
     pool = args |> List.flatten() |> Enum.filter(&match?(%Nx.Tensor{}, &1)) |> pool_of()
     args = Enum.map(args, &to_binary_backend/1)
     previous = Nx.default_backend(Nx.BinaryBackend)
