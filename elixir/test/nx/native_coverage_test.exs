@@ -41,18 +41,8 @@ if PelemayBackend.nx_available?() do
 
     # The callbacks that fell back while `fun` ran, sorted, without repeats.
     defp fallbacks_in(fun) do
-      test = self()
       id = {__MODULE__, make_ref()}
-
-      :ok =
-        :telemetry.attach(
-          id,
-          [:pelemay_backend, :fallback],
-          fn _event, _measurements, %{callback: name}, _ ->
-            send(test, {:fallback, name})
-          end,
-          nil
-        )
+      :ok = :telemetry.attach(id, [:pelemay_backend, :fallback], &__MODULE__.fallback/4, self())
 
       try do
         fun.()
@@ -62,6 +52,10 @@ if PelemayBackend.nx_available?() do
 
       collect([])
     end
+
+    # The telemetry handler: tells the test process which callback fell back.
+    def fallback(_event, _measurements, %{callback: name}, test),
+      do: send(test, {:fallback, name})
 
     defp collect(acc) do
       receive do

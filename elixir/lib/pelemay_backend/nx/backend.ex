@@ -236,7 +236,19 @@ defmodule PelemayBackend.Backend do
   def from_binary(out, binary, opts), do: put(out, binary, opts[:pool])
 
   @impl true
-  def constant(%{type: {:c, _}} = out, value, opts), do: via_binary(:constant, [out, value, opts])
+  def constant(%{type: {:c, _} = type, shape: shape} = out, value, opts) do
+    {re, im} =
+      case value do
+        %Complex{re: re, im: im} -> {re, im}
+        atom when is_atom(atom) -> {atom, 0.0}
+        number -> {number * 1.0, 0.0}
+      end
+
+    native(out, [], opts[:pool], fn p, [] ->
+      {p, v} = complex_scalar(p, float_part(re), float_part(im), type, dims(shape))
+      {p, [v]}
+    end)
+  end
 
   def constant(%{type: type, shape: shape} = out, value, opts) do
     literal =
@@ -388,18 +400,190 @@ defmodule PelemayBackend.Backend do
     def unquote(name)(out, tensor), do: unary_op(unquote(Atom.to_string(name)), out, tensor)
   end
 
+  # Unary ops the executor has for real types only; for complex operands
+  # they are composed of its complex ops with the formulas of the complex
+  # library, which Nx.BinaryBackend evaluates (tan = sin / cos, asin(z) =
+  # -i log(iz + sqrt(1 - z^2)), ...), so results agree to rounding.
+  @complex_composed ~w(tan sinh cosh asin acos atan asinh acosh atanh expm1 log1p cbrt)
+
   defp unary_op(op, %{type: out_type, shape: shape} = out, tensor) do
     in_type = if op == "abs", do: tensor.type, else: out_type
 
-    if PelemayBackend.OpCatalogue.accepts?(op, in_type) do
-      native(out, [tensor], fn p, [a] ->
-        {p, a} = Program.convert(p, a, in_type)
-        {p, v} = Program.op(p, op, [a], out_type, dims(shape))
-        {p, [v]}
-      end)
-    else
-      via_binary(String.to_atom(op), [out, tensor])
+    cond do
+      PelemayBackend.OpCatalogue.accepts?(op, in_type) ->
+        native(out, [tensor], fn p, [a] ->
+          {p, a} = Program.convert(p, a, in_type)
+          {p, v} = Program.op(p, op, [a], out_type, dims(shape))
+          {p, [v]}
+        end)
+
+      match?({:c, _}, out_type) and op in @complex_composed ->
+        complex_unary(op, out, tensor)
+
+      true ->
+        via_binary(String.to_atom(op), [out, tensor])
     end
+  end
+
+  ## Complex formulas
+
+  defp complex_unary("cbrt", %{type: type, shape: shape} = out, tensor) do
+    # cbrt(z) = cbrt(|z|) e^(i phase(z) / 3), computed on the (re, im)
+    # pairs: the complex tensor's bytes read as its real type with a last
+    # axis of 2, and the result's written back the same way.
+    real = Types.real_type(type)
+    ds = dims(shape)
+    pairs = ds ++ [2]
+
+    native(out, [as_pairs(tensor, type)], fn p, [z] ->
+      {p, re} = part(p, z, 0, real, ds)
+      {p, im} = part(p, z, 1, real, ds)
+      {p, re2} = Program.op(p, "multiply", [re, re], real, ds)
+      {p, im2} = Program.op(p, "multiply", [im, im], real, ds)
+      {p, r2} = Program.op(p, "add", [re2, im2], real, ds)
+      {p, r} = Program.op(p, "sqrt", [r2], real, ds)
+      {p, third} = scalar(p, 1 / 3, real)
+      {p, third} = Program.broadcast_to(p, third, ds)
+      {p, root} = Program.op(p, "pow", [r, third], real, ds)
+      {p, theta} = Program.op(p, "atan2", [im, re], real, ds)
+      {p, three} = scalar(p, 3, real)
+      {p, three} = Program.broadcast_to(p, three, ds)
+      {p, angle} = Program.op(p, "divide", [theta, three], real, ds)
+      {p, cos} = Program.op(p, "cos", [angle], real, ds)
+      {p, sin} = Program.op(p, "sin", [angle], real, ds)
+      {p, new_re} = Program.op(p, "multiply", [root, cos], real, ds)
+      {p, new_im} = Program.op(p, "multiply", [root, sin], real, ds)
+      {p, new_re} = Program.reshape(p, new_re, ds ++ [1])
+      {p, new_im} = Program.reshape(p, new_im, ds ++ [1])
+      {p, v} = Program.op(p, "concatenate", [new_re, new_im], real, pairs, axis: length(ds))
+      {p, [v]}
+    end)
+  end
+
+  defp complex_unary(op, %{type: type, shape: shape} = out, tensor) do
+    ds = dims(shape)
+
+    native(out, [tensor], fn p, [z] ->
+      {p, z} = Program.convert(p, z, type)
+      c = fn p, re, im -> complex_scalar(p, re, im, type, ds) end
+      un = fn p, name, a -> Program.op(p, name, [a], type, ds) end
+      bin = fn p, name, a, b -> Program.op(p, name, [a, b], type, ds) end
+
+      {p, v} =
+        case op do
+          "tan" ->
+            {p, s} = un.(p, "sin", z)
+            {p, co} = un.(p, "cos", z)
+            bin.(p, "divide", s, co)
+
+          hyperbolic when hyperbolic in ["sinh", "cosh"] ->
+            {p, e} = un.(p, "exp", z)
+            {p, nz} = un.(p, "negate", z)
+            {p, en} = un.(p, "exp", nz)
+            {p, t} = bin.(p, if(op == "sinh", do: "subtract", else: "add"), e, en)
+            {p, two} = c.(p, 2.0, 0.0)
+            bin.(p, "divide", t, two)
+
+          "asin" ->
+            # -i log(iz + sqrt(1 - z^2))
+            {p, i} = c.(p, 0.0, 1.0)
+            {p, one} = c.(p, 1.0, 0.0)
+            {p, iz} = bin.(p, "multiply", i, z)
+            {p, zz} = bin.(p, "multiply", z, z)
+            {p, t} = bin.(p, "subtract", one, zz)
+            {p, t} = un.(p, "sqrt", t)
+            {p, t} = bin.(p, "add", iz, t)
+            {p, t} = un.(p, "log", t)
+            {p, ni} = c.(p, -0.0, -1.0)
+            bin.(p, "multiply", ni, t)
+
+          "acos" ->
+            # -i log(z + sqrt(z^2 - 1))
+            {p, one} = c.(p, 1.0, 0.0)
+            {p, zz} = bin.(p, "multiply", z, z)
+            {p, t} = bin.(p, "subtract", zz, one)
+            {p, t} = un.(p, "sqrt", t)
+            {p, t} = bin.(p, "add", z, t)
+            {p, t} = un.(p, "log", t)
+            {p, ni} = c.(p, -0.0, -1.0)
+            bin.(p, "multiply", ni, t)
+
+          "atan" ->
+            # (i / 2) (log(1 - iz) - log(1 + iz))
+            {p, i} = c.(p, 0.0, 1.0)
+            {p, one} = c.(p, 1.0, 0.0)
+            {p, iz} = bin.(p, "multiply", i, z)
+            {p, a} = bin.(p, "subtract", one, iz)
+            {p, b} = bin.(p, "add", one, iz)
+            {p, a} = un.(p, "log", a)
+            {p, b} = un.(p, "log", b)
+            {p, d} = bin.(p, "subtract", a, b)
+            {p, half_i} = c.(p, 0.0, 0.5)
+            bin.(p, "multiply", half_i, d)
+
+          inverse when inverse in ["asinh", "acosh"] ->
+            # log(z + sqrt(z^2 + 1)), log(z + sqrt(z^2 - 1))
+            {p, one} = c.(p, 1.0, 0.0)
+            {p, zz} = bin.(p, "multiply", z, z)
+            {p, t} = bin.(p, if(op == "asinh", do: "add", else: "subtract"), zz, one)
+            {p, t} = un.(p, "sqrt", t)
+            {p, t} = bin.(p, "add", z, t)
+            un.(p, "log", t)
+
+          "atanh" ->
+            # log((1 + z) / (1 - z)) / 2
+            {p, one} = c.(p, 1.0, 0.0)
+            {p, a} = bin.(p, "add", one, z)
+            {p, b} = bin.(p, "subtract", one, z)
+            {p, t} = bin.(p, "divide", a, b)
+            {p, t} = un.(p, "log", t)
+            {p, half} = c.(p, 0.5, 0.0)
+            bin.(p, "multiply", half, t)
+
+          "expm1" ->
+            {p, e} = un.(p, "exp", z)
+            {p, one} = c.(p, 1.0, 0.0)
+            bin.(p, "subtract", e, one)
+
+          "log1p" ->
+            {p, one} = c.(p, 1.0, 0.0)
+            {p, t} = bin.(p, "add", z, one)
+            un.(p, "log", t)
+        end
+
+      {p, [v]}
+    end)
+  end
+
+  # The complex constant re + im i of `type`, broadcast to `ds`.
+  defp complex_scalar(p, re, im, type, ds) do
+    {p, v} =
+      Program.op(p, "constant", [], type, [],
+        value: %{dtype: Types.to_dtype(type), shape: [], payload: {:literal, %{floats: [re, im]}}}
+      )
+
+    Program.broadcast_to(p, v, ds)
+  end
+
+  defp float_part(x) when is_number(x), do: x * 1.0
+  defp float_part(x) when x in [:nan, :infinity, :neg_infinity], do: x
+
+  # A complex tensor seen as its real type with a last axis of 2 (re, im):
+  # the same bytes, declared so as a program input.
+  defp as_pairs(tensor, type),
+    do: %{tensor | type: Types.real_type(type), shape: Tuple.append(tensor.shape, 2)}
+
+  # Part k (0: re, 1: im) of pairs `z` (dims ds ++ [2]), with dims ds.
+  defp part(p, z, k, real, ds) do
+    n = length(ds)
+
+    {p, v} =
+      Program.op(p, "slice", [z], real, ds ++ [1],
+        start: List.duplicate(0, n) ++ [k],
+        strides: List.duplicate(1, n + 1)
+      )
+
+    Program.reshape(p, v, ds)
   end
 
   @impl true
@@ -417,6 +601,18 @@ defmodule PelemayBackend.Backend do
       {p, [v]}
     end)
   end
+
+  # Integers are never NaN.
+  def is_nan(%{shape: shape} = out, %{type: {k, _}} = tensor) when k in [:s, :u] do
+    native(out, [tensor], fn p, [_a] ->
+      {p, zero} = scalar(p, 0, {:u, 8})
+      {p, v} = Program.broadcast_to(p, zero, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  # A complex number is NaN (infinite) when a part is.
+  def is_nan(out, %{type: {:c, _}} = tensor), do: complex_part_test(out, tensor, :nan)
 
   def is_nan(out, tensor), do: via_binary(:is_nan, [out, tensor])
 
@@ -441,7 +637,35 @@ defmodule PelemayBackend.Backend do
     end)
   end
 
+  def is_infinity(out, %{type: {:c, _}} = tensor),
+    do: complex_part_test(out, tensor, :infinity)
+
   def is_infinity(out, tensor), do: via_binary(:is_infinity, [out, tensor])
+
+  # is_nan / is_infinity of either part of each complex element, on the
+  # tensor's (re, im) pairs.
+  defp complex_part_test(%{shape: shape} = out, %{type: type} = tensor, test) do
+    real = Types.real_type(type)
+    ds = dims(shape)
+    pairs = ds ++ [2]
+
+    native(out, [as_pairs(tensor, type)], fn p, [z] ->
+      {p, hit} =
+        case test do
+          :nan ->
+            Program.op(p, "not_equal", [z, z], {:u, 8}, pairs)
+
+          :infinity ->
+            {p, m} = Program.op(p, "abs", [z], real, pairs)
+            {p, inf} = scalar(p, :infinity, real)
+            {p, inf} = Program.broadcast_to(p, inf, pairs)
+            Program.op(p, "equal", [m, inf], {:u, 8}, pairs)
+        end
+
+      {p, v} = Program.op(p, "reduce_max", [hit], {:u, 8}, ds, axes: [length(ds)])
+      {p, [v]}
+    end)
+  end
 
   @impl true
   def as_type(out, tensor) do

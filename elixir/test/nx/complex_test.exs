@@ -1,0 +1,140 @@
+if PelemayBackend.nx_available?() do
+  defmodule PelemayBackend.Nx.ComplexTest do
+    # Complex tensors stay native: the unary ops the executor has for real
+    # types only are composed of its complex ops with the complex library's
+    # formulas, is_nan / is_infinity test the (re, im) pairs, and complex
+    # constants are literals. Each is compared with Nx.BinaryBackend, and no
+    # call may fall back.
+    use ExUnit.Case, async: false
+
+    alias PelemayBackend.Backend
+
+    @moduletag :nx
+
+    @composed [
+      :tan,
+      :sinh,
+      :cosh,
+      :asin,
+      :acos,
+      :atan,
+      :asinh,
+      :acosh,
+      :atanh,
+      :expm1,
+      :log1p,
+      :cbrt
+    ]
+
+    defp values do
+      for {re, im} <- [
+            {0.5, 0.25},
+            {-1.5, 2.0},
+            {3.0, -0.5},
+            {0.0, 0.0},
+            {-0.2, -0.7},
+            {1.0, 1.0e-3}
+          ],
+          do: Complex.new(re, im)
+    end
+
+    defp fallbacks_in(fun) do
+      id = {__MODULE__, make_ref()}
+      :ok = :telemetry.attach(id, [:pelemay_backend, :fallback], &__MODULE__.fallback/4, self())
+
+      try do
+        result = fun.()
+        {result, collect([])}
+      after
+        :telemetry.detach(id)
+      end
+    end
+
+    # The telemetry handler: tells the test process which callback fell back.
+    def fallback(_event, _measurements, %{callback: name}, test),
+      do: send(test, {:fallback, name})
+
+    defp collect(acc) do
+      receive do
+        {:fallback, name} -> collect([name | acc])
+      after
+        0 -> Enum.uniq(acc)
+      end
+    end
+
+    # Largest |got - want| relative to max(|want|, 1).
+    defp error(got, want) do
+      got = Nx.backend_transfer(got, Nx.BinaryBackend)
+      scale = want |> Nx.abs() |> Nx.max(1)
+
+      got
+      |> Nx.subtract(want)
+      |> Nx.abs()
+      |> Nx.divide(scale)
+      |> Nx.reduce_max()
+      |> Nx.to_number()
+    end
+
+    for op <- @composed, {type, bound} <- [{:c64, 1.0e-5}, {:c128, 1.0e-13}] do
+      test "#{op} of #{type} runs natively and agrees with Nx.BinaryBackend" do
+        x = Nx.tensor(values(), type: unquote(type), backend: Nx.BinaryBackend)
+        want = apply(Nx, unquote(op), [x])
+
+        {got, fallbacks} =
+          fallbacks_in(fn -> apply(Nx, unquote(op), [Nx.backend_transfer(x, Backend)]) end)
+
+        assert fallbacks == []
+        assert %Nx.Tensor{data: %Backend{}, type: type} = got
+        assert type == want.type
+        assert error(got, want) <= unquote(bound)
+      end
+    end
+
+    test "is_nan and is_infinity look at both parts" do
+      parts = [{:nan, 1.0}, {1.0, :nan}, {1.0, :infinity}, {:neg_infinity, 0.0}, {1.0, 2.0}]
+
+      for type <- [:c64, :c128] do
+        x =
+          Nx.tensor(Enum.map(parts, fn {re, im} -> Complex.new(re, im) end),
+            type: type,
+            backend: Nx.BinaryBackend
+          )
+
+        on = Nx.backend_transfer(x, Backend)
+
+        for op <- [:is_nan, :is_infinity] do
+          {got, fallbacks} = fallbacks_in(fn -> apply(Nx, op, [on]) end)
+          assert fallbacks == []
+          assert Nx.to_flat_list(got) == Nx.to_flat_list(apply(Nx, op, [x])), "#{op} #{type}"
+        end
+      end
+    end
+
+    test "is_nan of integers is all zeros, natively" do
+      for type <- [:s8, :u16, :s32, :u64] do
+        {got, []} =
+          fallbacks_in(fn -> Nx.is_nan(Nx.tensor([1, 2, 3], type: type, backend: Backend)) end)
+
+        assert Nx.to_flat_list(got) == [0, 0, 0]
+        assert got.type == {:u, 8}
+      end
+    end
+
+    test "complex constants, finite or not, are literals" do
+      for value <- [
+            Complex.new(1.0, -2.0),
+            Complex.new(:nan, 2.0),
+            Complex.new(0.0, :neg_infinity),
+            3,
+            2.5
+          ],
+          type <- [:c64, :c128] do
+        {got, []} =
+          fallbacks_in(fn -> Nx.broadcast(Nx.tensor(value, type: type, backend: Backend), {3}) end)
+
+        want = Nx.broadcast(Nx.tensor(value, type: type, backend: Nx.BinaryBackend), {3})
+        assert Nx.to_binary(got) == Nx.to_binary(want), inspect({value, type})
+      end
+    end
+  end
+end
