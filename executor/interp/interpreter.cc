@@ -4,11 +4,13 @@
 #include <optional>
 
 #include "executor/core/thread_pool.h"
+#include "executor/interp/indexing.h"
 #include "executor/interp/layout_ops.h"
 #include "executor/kernels/convert.h"
 #include "executor/kernels/elementwise.h"
 #include "executor/kernels/gemm.h"
 #include "executor/kernels/reduce.h"
+#include "executor/kernels/scatter.h"
 
 namespace pelemay {
 namespace {
@@ -104,6 +106,13 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
       else std::copy(ci.constant.bytes().begin(), ci.constant.bytes().end(), out.bytes.begin());
       return Status::Ok();
     case OpFamily::kDot: RunDot(ci, args[0], args[1], out, pool); return Status::Ok();
+    case OpFamily::kReverse: layout::Reverse(args[0], ci.axes, out); return Status::Ok();
+    case OpFamily::kPutSlice: layout::PutSlice(args[0], args[1], ci.start, out); return Status::Ok();
+    case OpFamily::kTake: return layout::Take(args[0], args[1], *ci.axis, out);
+    case OpFamily::kTakeAlongAxis: return layout::TakeAlongAxis(args[0], args[1], *ci.axis, out);
+    case OpFamily::kGather: return layout::Gather(args[0], args[1], ci.axes, out);
+    case OpFamily::kScatter:
+      return kernels::Scatter(ci.op == OpCode::indexed_add, args[0], args[1], args[2], ci.axes, out);
   }
   return Internal() << "no kernel for " << info.name;
 }

@@ -29,6 +29,12 @@ enum class OpFamily {
   kIota,
   kConstant,
   kDot,
+  kReverse,
+  kPutSlice,
+  kTake,
+  kTakeAlongAxis,
+  kGather,
+  kScatter,
 };
 
 // Which operand dtypes an op accepts.

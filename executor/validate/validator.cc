@@ -65,6 +65,14 @@ class Checker {
   Status Iota();
   Status Constant();
   Status Dot();
+  Status Reverse();
+  Status PutSlice();
+  Status Take();
+  Status TakeAlongAxis();
+  Status Gather();
+  Status Scatter();
+  Status CheckIndexOperand(size_t i) const;
+  Status AxisAttribute(size_t rank);
 
   const CheckedProgram& prog_;
   const v1::Instruction& in_;
@@ -156,6 +164,12 @@ Status Checker::Run() {
     case OpFamily::kIota: return Iota();
     case OpFamily::kConstant: return Constant();
     case OpFamily::kDot: return Dot();
+    case OpFamily::kReverse: return Reverse();
+    case OpFamily::kPutSlice: return PutSlice();
+    case OpFamily::kTake: return Take();
+    case OpFamily::kTakeAlongAxis: return TakeAlongAxis();
+    case OpFamily::kGather: return Gather();
+    case OpFamily::kScatter: return Scatter();
   }
   return Internal() << "no rule for " << info_.name;
 }
@@ -445,6 +459,155 @@ Status Checker::Dot() {
     scratch = CheckedAdd(scratch, CheckedMul(out_.result.elements, 8).value_or(INT64_MAX)).value_or(INT64_MAX);
   out_.scratch_bytes = scratch;
   return Expect(l.dtype, shape);
+}
+
+Status Checker::Reverse() {
+  const ValueType& a = Operand(0);
+  out_.axes.assign(in_.attrs().axes().begin(), in_.attrs().axes().end());
+  PELEMAY_RETURN_IF_ERROR(CheckAxes(out_.axes, a.shape.size(), "reverse"));
+  return Expect(a.dtype, a.shape);
+}
+
+Status Checker::PutSlice() {
+  const ValueType& a = Operand(0);
+  const ValueType& u = Operand(1);
+  const size_t rank = a.shape.size();
+  if (u.dtype != a.dtype)
+    return InvalidArgument() << "put_slice update is " << DTypeName(u.dtype) << ", the operand " << DTypeName(a.dtype)
+                             << "; insert as_type";
+  out_.start.assign(in_.attrs().start().begin(), in_.attrs().start().end());
+  if (u.shape.size() != rank || out_.start.size() != rank)
+    return InvalidArgument() << "put_slice into rank " << rank << " needs an update of rank " << rank << " and " << rank
+                             << " start indices, got rank " << u.shape.size() << " and " << out_.start.size();
+  for (size_t i = 0; i < rank; ++i) {
+    // start <= dim - len, written so that nothing overflows (dims and
+    // lengths are non-negative, start is checked first).
+    if (out_.start[i] < 0 || u.shape[i] > a.shape[i] || out_.start[i] > a.shape[i] - u.shape[i])
+      return InvalidArgument() << "put_slice of " << u.shape[i] << " elements at " << out_.start[i]
+                               << " does not fit axis " << i << " of size " << a.shape[i];
+  }
+  return Expect(a.dtype, a.shape);
+}
+
+// Operand i holds indices: any integer dtype.
+Status Checker::CheckIndexOperand(size_t i) const {
+  const DType t = Operand(i).dtype;
+  if (!IsInteger(t))
+    return InvalidArgument() << info_.name << " indices must be an integer type, got " << DTypeName(t);
+  return Status::Ok();
+}
+
+// The required `axis` attribute, in [0, rank).
+Status Checker::AxisAttribute(size_t rank) {
+  if (!in_.attrs().has_axis()) return InvalidArgument() << info_.name << " needs an axis";
+  const int64_t axis = in_.attrs().axis();
+  if (axis < 0 || axis >= static_cast<int64_t>(rank))
+    return InvalidArgument() << info_.name << " axis " << axis << " is out of range for rank " << rank;
+  out_.axis = axis;
+  return Status::Ok();
+}
+
+// Every index is converted to s64 once before the kernel runs.
+int64_t IndexScratch(const ValueType& indices) { return CheckedMul(indices.elements, 8).value_or(INT64_MAX); }
+
+Status Checker::Take() {
+  const ValueType& a = Operand(0);
+  const ValueType& idx = Operand(1);
+  PELEMAY_RETURN_IF_ERROR(CheckIndexOperand(1));
+  PELEMAY_RETURN_IF_ERROR(AxisAttribute(a.shape.size()));
+  Shape shape(a.shape.begin(), a.shape.begin() + *out_.axis);
+  shape.insert(shape.end(), idx.shape.begin(), idx.shape.end());
+  shape.insert(shape.end(), a.shape.begin() + *out_.axis + 1, a.shape.end());
+  out_.scratch_bytes = IndexScratch(idx);
+  return Expect(a.dtype, shape);
+}
+
+Status Checker::TakeAlongAxis() {
+  const ValueType& a = Operand(0);
+  const ValueType& idx = Operand(1);
+  PELEMAY_RETURN_IF_ERROR(CheckIndexOperand(1));
+  PELEMAY_RETURN_IF_ERROR(AxisAttribute(a.shape.size()));
+  if (idx.shape.size() != a.shape.size())
+    return InvalidArgument() << "take_along_axis indices have rank " << idx.shape.size() << ", the operand "
+                             << a.shape.size();
+  for (size_t i = 0; i < a.shape.size(); ++i)
+    if (static_cast<int64_t>(i) != *out_.axis && idx.shape[i] != a.shape[i])
+      return InvalidArgument() << "take_along_axis indices " << ShapeString(idx.shape) << " differ from the operand "
+                               << ShapeString(a.shape) << " at axis " << i << " (only axis " << *out_.axis
+                               << " may)";
+  out_.scratch_bytes = IndexScratch(idx);
+  return Expect(a.dtype, idx.shape);
+}
+
+// The axes the last indices dimension addresses: as many as that dimension,
+// unique and in range (any order: index m of a row goes to axes[m]).
+Status IndexedAxes(std::string_view op, const std::vector<int64_t>& axes, const ValueType& target,
+                   const ValueType& indices) {
+  if (indices.shape.empty()) return InvalidArgument() << op << " indices must have rank >= 1";
+  const int64_t depth = indices.shape.back();
+  if (static_cast<int64_t>(axes.size()) != depth)
+    return InvalidArgument() << op << " has " << axes.size() << " axes for indices whose last dimension is " << depth;
+  return CheckAxes(axes, target.shape.size(), std::string(op).c_str());
+}
+
+// The target's axes not listed in `axes`, in order.
+std::vector<int64_t> WindowAxes(size_t rank, const std::vector<int64_t>& axes) {
+  std::vector<int64_t> window;
+  for (int64_t i = 0; i < static_cast<int64_t>(rank); ++i)
+    if (std::find(axes.begin(), axes.end(), i) == axes.end()) window.push_back(i);
+  return window;
+}
+
+Status Checker::Gather() {
+  const ValueType& a = Operand(0);
+  const ValueType& idx = Operand(1);
+  PELEMAY_RETURN_IF_ERROR(CheckIndexOperand(1));
+  out_.axes.assign(in_.attrs().axes().begin(), in_.attrs().axes().end());
+  PELEMAY_RETURN_IF_ERROR(IndexedAxes(info_.name, out_.axes, a, idx));
+  Shape shape(idx.shape.begin(), idx.shape.end() - 1);
+  for (int64_t w : WindowAxes(a.shape.size(), out_.axes)) shape.push_back(a.shape[w]);
+  // The indices as s64 and one operand offset per window element.
+  const int64_t window = *ElementCount(shape) == 0 ? 0 : a.elements;
+  out_.scratch_bytes = CheckedAdd(IndexScratch(idx), CheckedMul(window, 8).value_or(INT64_MAX)).value_or(INT64_MAX);
+  return Expect(a.dtype, shape);
+}
+
+Status Checker::Scatter() {
+  const ValueType& t = Operand(0);
+  const ValueType& idx = Operand(1);
+  const ValueType& u = Operand(2);
+  PELEMAY_RETURN_IF_ERROR(CheckIndexOperand(1));
+  if (u.dtype != t.dtype)
+    return InvalidArgument() << info_.name << " updates are " << DTypeName(u.dtype) << ", the target "
+                             << DTypeName(t.dtype) << "; insert as_type";
+  if (idx.shape.size() != 2)
+    return InvalidArgument() << info_.name << " indices must have rank 2 ({rows, axes}), got "
+                             << ShapeString(idx.shape);
+  out_.axes.assign(in_.attrs().axes().begin(), in_.attrs().axes().end());
+  PELEMAY_RETURN_IF_ERROR(IndexedAxes(info_.name, out_.axes, t, idx));
+  const auto window_axes = WindowAxes(t.shape.size(), out_.axes);
+  if (u.shape.size() != 1 + window_axes.size() || u.shape[0] != idx.shape[0])
+    return InvalidArgument() << info_.name << " updates " << ShapeString(u.shape) << " must be {" << idx.shape[0]
+                             << "} followed by one dimension per target axis not indexed (" << window_axes.size()
+                             << ")";
+  // Each updates row is a block placed at the origin of the target's other
+  // axes: it may be smaller than the target there, never larger.
+  for (size_t j = 0; j < window_axes.size(); ++j)
+    if (u.shape[j + 1] > t.shape[window_axes[j]])
+      return InvalidArgument() << info_.name << " updates dimension " << j + 1 << " (" << u.shape[j + 1]
+                               << ") is larger than target axis " << window_axes[j] << " ("
+                               << t.shape[window_axes[j]] << ")";
+  // The indices as s64, one target offset per window element and one per
+  // indices row, and for
+  // indexed_add of floats an f64 (complex: c128) accumulator and a touched
+  // flag per target element.
+  const auto offsets = CheckedAdd(t.elements, idx.shape[0]);
+  int64_t scratch =
+      CheckedAdd(IndexScratch(idx), CheckedMul(offsets.value_or(INT64_MAX), 8).value_or(INT64_MAX)).value_or(INT64_MAX);
+  if (out_.op == OpCode::indexed_add && !IsInteger(t.dtype))
+    scratch = CheckedAdd(scratch, CheckedMul(t.elements, 17).value_or(INT64_MAX)).value_or(INT64_MAX);
+  out_.scratch_bytes = scratch;
+  return Expect(t.dtype, t.shape);
 }
 
 }  // namespace
