@@ -33,8 +33,8 @@ namespace {
 
 using testing::kAllDTypes;
 
-constexpr DType kIndexDTypes[] = {DType::kS8,  DType::kS16, DType::kS32, DType::kS64,
-                                  DType::kU8,  DType::kU16, DType::kU32, DType::kU64};
+constexpr DType kIndexDTypes[] = {DType::kS8, DType::kS16, DType::kS32, DType::kS64,
+                                  DType::kU8, DType::kU16, DType::kU32, DType::kU64};
 
 // A host tensor: dtype, shape and its bytes.
 struct Host {
@@ -116,8 +116,8 @@ StatusOr<std::vector<std::byte>> Run1(const std::string& op, const std::vector<H
   return std::vector<std::byte>(o.bytes.begin(), o.bytes.end());
 }
 
-std::vector<std::byte> MustRun(const std::string& op, const std::vector<Host>& inputs, DType dtype,
-                               const Shape& shape, const AttrFn& attrs = {}) {
+std::vector<std::byte> MustRun(const std::string& op, const std::vector<Host>& inputs, DType dtype, const Shape& shape,
+                               const AttrFn& attrs = {}) {
   auto r = Run1(op, inputs, dtype, shape, attrs);
   EXPECT_TRUE(r.ok()) << op << ": " << r.status().ToString();
   return r.ok() ? *r : std::vector<std::byte>{};
@@ -199,9 +199,8 @@ TEST(Indexing, TakeKnownValues) {
   EXPECT_EQ(Values<int64_t>(MustRun("take", {t, Make<int64_t>({3}, {1, 0, 1})}, DType::kS64, {2, 3}, Axis(1))),
             (std::vector<int64_t>{2, 1, 2, 4, 3, 4}));
   // Nx.take(t, Nx.tensor([[1, 0], [1, 1]]), axis: 0): shape {2, 2, 2}.
-  EXPECT_EQ(
-      Values<int64_t>(MustRun("take", {t, Make<int8_t>({2, 2}, {1, 0, 1, 1})}, DType::kS64, {2, 2, 2}, Axis(0))),
-      (std::vector<int64_t>{3, 4, 1, 2, 3, 4, 3, 4}));
+  EXPECT_EQ(Values<int64_t>(MustRun("take", {t, Make<int8_t>({2, 2}, {1, 0, 1, 1})}, DType::kS64, {2, 2, 2}, Axis(0))),
+            (std::vector<int64_t>{3, 4, 1, 2, 3, 4, 3, 4}));
   // A scalar index drops the axis.
   EXPECT_EQ(Values<int64_t>(MustRun("take", {t, Make<uint8_t>({}, {1})}, DType::kS64, {2}, Axis(1))),
             (std::vector<int64_t>{2, 4}));
@@ -222,16 +221,15 @@ TEST(Indexing, TakeAlongAxisKnownValues) {
 TEST(Indexing, GatherKnownValues) {
   const Host t = Make<int64_t>({2, 2}, {1, 2, 3, 4});
   // Nx.gather(t, Nx.tensor([[1, 1], [0, 1], [1, 0]])) == [4, 2, 3]
-  EXPECT_EQ(Values<int64_t>(MustRun("gather", {t, Make<int64_t>({3, 2}, {1, 1, 0, 1, 1, 0})}, DType::kS64, {3},
-                                    Axes({0, 1}))),
+  EXPECT_EQ(Values<int64_t>(
+                MustRun("gather", {t, Make<int64_t>({3, 2}, {1, 1, 0, 1, 1, 0})}, DType::kS64, {3}, Axes({0, 1}))),
             (std::vector<int64_t>{4, 2, 3}));
   // Whole rows: Nx.gather(t, Nx.tensor([[1], [0]])) == [[3, 4], [1, 2]]
   EXPECT_EQ(Values<int64_t>(MustRun("gather", {t, Make<int64_t>({2, 1}, {1, 0})}, DType::kS64, {2, 2}, Axes({0}))),
             (std::vector<int64_t>{3, 4, 1, 2}));
   // Columns (a non-leading axis): Nx.gather(t, Nx.tensor([[1], [0], [1]]), axes: [1]) == [[2, 4], [1, 3], [2, 4]]
-  EXPECT_EQ(
-      Values<int64_t>(MustRun("gather", {t, Make<int64_t>({3, 1}, {1, 0, 1})}, DType::kS64, {3, 2}, Axes({1}))),
-      (std::vector<int64_t>{2, 4, 1, 3, 2, 4}));
+  EXPECT_EQ(Values<int64_t>(MustRun("gather", {t, Make<int64_t>({3, 1}, {1, 0, 1})}, DType::kS64, {3, 2}, Axes({1}))),
+            (std::vector<int64_t>{2, 4, 1, 3, 2, 4}));
   // Indices {3}: one row naming a scalar of a rank-3 tensor.
   const Host t3 = Make<int32_t>({2, 2, 2}, {1, 2, 11, 12, 101, 102, 111, 112});
   EXPECT_EQ(Values<int32_t>(MustRun("gather", {t3, Make<int64_t>({3}, {1, 0, 1})}, DType::kS32, {}, Axes({0, 1, 2}))),
@@ -346,7 +344,8 @@ TEST(Indexing, EveryDTypeMovesBitsExactly) {
         std::vector<std::byte> want = x.bytes;
         for (int64_t r = 0; r < 3; ++r)
           for (int64_t a = 0; a < 3; ++a)
-            for (int64_t c = 0; c < 2; ++c) CopyElem(u.bytes, (r * 3 + a) * 2 + c, want, Flatten({a, iv[r], c}, shape), elem);
+            for (int64_t c = 0; c < 2; ++c)
+              CopyElem(u.bytes, (r * 3 + a) * 2 + c, want, Flatten({a, iv[r], c}, shape), elem);
         EXPECT_EQ(MustRun("indexed_put", {x, MakeIndices(it, {3, 1}, iv), u}, dt, shape, Axes({1})), want);
       }
     }
@@ -359,8 +358,8 @@ template <class T>
 void CheckIndexedAdd() {
   SCOPED_TRACE(std::string(DTypeName(DTypeOf<T>::value)));
   auto v = [](double d) {
-    if constexpr (kIsComplex<T>) return T(static_cast<typename T::value_type>(d),
-                                          static_cast<typename T::value_type>(-d));
+    if constexpr (kIsComplex<T>)
+      return T(static_cast<typename T::value_type>(d), static_cast<typename T::value_type>(-d));
     else if constexpr (kIsHalf<T>) return T(static_cast<float>(d));
     else return static_cast<T>(d);
   };
@@ -396,10 +395,10 @@ TEST(Indexing, IndexedAddArithmetic) {
   EXPECT_EQ(Values<int8_t>(MustRun("indexed_add", {Make<int8_t>({1}, {120}), rows, Make<int8_t>({2}, {5, 10})},
                                    DType::kS8, {1}, Axes({0}))),
             (std::vector<int8_t>{-121}));
-  EXPECT_EQ(Values<uint64_t>(MustRun("indexed_add",
-                                     {Make<uint64_t>({1}, {~uint64_t{0}}), rows, Make<uint64_t>({2}, {1, 2})},
-                                     DType::kU64, {1}, Axes({0}))),
-            (std::vector<uint64_t>{2}));
+  EXPECT_EQ(
+      Values<uint64_t>(MustRun("indexed_add", {Make<uint64_t>({1}, {~uint64_t{0}}), rows, Make<uint64_t>({2}, {1, 2})},
+                               DType::kU64, {1}, Axes({0}))),
+      (std::vector<uint64_t>{2}));
   // f32: the updates are summed in f64 first (1 + 2^-24 + 2^-24 is exact
   // there), then added and rounded once; adding one at a time in f32 would
   // give 1.0.
@@ -409,10 +408,9 @@ TEST(Indexing, IndexedAddArithmetic) {
             (std::vector<float>{1.0000001f}));
   // -0.0 stays -0.0 where no update lands; a touched -0.0 plus -0.0 is +0.0
   // (Nx.BinaryBackend sums from 0).
-  const auto z = Values<double>(MustRun("indexed_add",
-                                        {Make<double>({2}, {-0.0, -0.0}), Make<int32_t>({1, 1}, {0}),
-                                         Make<double>({1}, {-0.0})},
-                                        DType::kF64, {2}, Axes({0})));
+  const auto z = Values<double>(
+      MustRun("indexed_add", {Make<double>({2}, {-0.0, -0.0}), Make<int32_t>({1, 1}, {0}), Make<double>({1}, {-0.0})},
+              DType::kF64, {2}, Axes({0})));
   EXPECT_FALSE(std::signbit(z[0]));
   EXPECT_TRUE(std::signbit(z[1]));
   // bf16 truncates the f32 result as Nx does: 1 + 1/256 + 1/256 = 1.0078125.
@@ -451,8 +449,7 @@ TEST(Indexing, OutOfBoundsIndicesAreInvalidArgument) {
   // Checked even when the result is empty, as Nx.BinaryBackend does.
   expect_oob(Run1("take", {Make<float>({0, 3}, {}), Make<int32_t>({1}, {3})}, DType::kF32, {0, 1}, Axis(1)),
              "out of bounds for axis 1");
-  expect_oob(Run1("take", {Make<float>({3, 0}, {}), Make<int32_t>({1}, {0})}, DType::kF32, {3, 1}, Axis(1)),
-             "size 0");
+  expect_oob(Run1("take", {Make<float>({3, 0}, {}), Make<int32_t>({1}, {0})}, DType::kF32, {3, 1}, Axis(1)), "size 0");
 }
 
 // ---------------------------------------------------------------------------
@@ -475,8 +472,10 @@ TEST(Indexing, ValidatorRejectsBadAttributesAndShapes) {
   ExpectRejected("reverse", {t}, DType::kF32, {2, 3}, Axes({1, 1}), "repeated");
   ExpectRejected("reverse", {t}, DType::kF32, {2, 3}, Axis(0), "does not take the attribute 'axis'");
   // put_slice
-  ExpectRejected("put_slice", {t, Make<float>({1, 2}, {0, 0})}, DType::kF32, {2, 3}, Start({1, 2}), "does not fit axis 1");
-  ExpectRejected("put_slice", {t, Make<float>({1, 2}, {0, 0})}, DType::kF32, {2, 3}, Start({-1, 0}), "does not fit axis 0");
+  ExpectRejected("put_slice", {t, Make<float>({1, 2}, {0, 0})}, DType::kF32, {2, 3}, Start({1, 2}),
+                 "does not fit axis 1");
+  ExpectRejected("put_slice", {t, Make<float>({1, 2}, {0, 0})}, DType::kF32, {2, 3}, Start({-1, 0}),
+                 "does not fit axis 0");
   ExpectRejected("put_slice", {t, Make<float>({1, 2}, {0, 0})}, DType::kF32, {2, 3}, Start({0}), "start indices");
   ExpectRejected("put_slice", {t, Make<float>({3, 1}, {0, 0, 0})}, DType::kF32, {2, 3}, Start({0, 0}), "does not fit");
   ExpectRejected("put_slice", {t, Make<double>({1, 1}, {0})}, DType::kF32, {2, 3}, Start({0, 0}), "insert as_type");
@@ -499,7 +498,8 @@ TEST(Indexing, ValidatorRejectsBadAttributesAndShapes) {
                  "1 axes for indices whose last dimension is 2");
   ExpectRejected("gather", {t, Make<int32_t>({}, {0})}, DType::kF32, {}, Axes({}), "rank >= 1");
   ExpectRejected("gather", {t, Make<int32_t>({1, 2}, {0, 0})}, DType::kF32, {1}, Axes({1, 1}), "repeated");
-  ExpectRejected("gather", {t, Make<int32_t>({1, 1}, {0})}, DType::kF32, {1, 2}, Axes({0}), "gather produces f32[1, 3]");
+  ExpectRejected("gather", {t, Make<int32_t>({1, 1}, {0})}, DType::kF32, {1, 2}, Axes({0}),
+                 "gather produces f32[1, 3]");
   ExpectRejected("gather", {t, Make<double>({1, 1}, {0})}, DType::kF32, {1, 3}, Axes({0}), "integer type");
   // indexed_add / indexed_put
   for (const char* op : {"indexed_add", "indexed_put"}) {

@@ -40,9 +40,9 @@ inline void ReadIndices(const ConstTensorView& indices, std::span<int64_t> out) 
       const auto in = indices.as<T>();
       for (size_t i = 0; i < in.size(); ++i) {
         if constexpr (std::is_same_v<T, uint64_t>)
-          out[i] = in[i] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? -1 : static_cast<int64_t>(in[i]);
-        else
-          out[i] = static_cast<int64_t>(in[i]);
+          out[i] =
+              in[i] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? -1 : static_cast<int64_t>(in[i]);
+        else out[i] = static_cast<int64_t>(in[i]);
       }
     }
   });

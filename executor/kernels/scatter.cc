@@ -69,8 +69,8 @@ void AddFloats(const TensorView& out, const ConstTensorView& updates, int64_t ro
 
 }  // namespace
 
-Status Scatter(bool add, const ConstTensorView& target, const ConstTensorView& indices,
-               const ConstTensorView& updates, std::span<const int64_t> axes, const TensorView& out) {
+Status Scatter(bool add, const ConstTensorView& target, const ConstTensorView& indices, const ConstTensorView& updates,
+               std::span<const int64_t> axes, const TensorView& out) {
   const std::string_view op = add ? "indexed_add" : "indexed_put";
   const int64_t rows = indices.shape[0];
   const auto k = static_cast<int64_t>(axes.size());

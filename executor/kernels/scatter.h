@@ -22,7 +22,7 @@ namespace pelemay::kernels {
 
 // indices {n, axes.size()}; updates {n, window...} with one window
 // dimension per target axis not in `axes`, each at most that axis' size.
-Status Scatter(bool add, const ConstTensorView& target, const ConstTensorView& indices,
-               const ConstTensorView& updates, std::span<const int64_t> axes, const TensorView& out);
+Status Scatter(bool add, const ConstTensorView& target, const ConstTensorView& indices, const ConstTensorView& updates,
+               std::span<const int64_t> axes, const TensorView& out);
 
 }  // namespace pelemay::kernels

@@ -492,8 +492,7 @@ Status Checker::PutSlice() {
 // Operand i holds indices: any integer dtype.
 Status Checker::CheckIndexOperand(size_t i) const {
   const DType t = Operand(i).dtype;
-  if (!IsInteger(t))
-    return InvalidArgument() << info_.name << " indices must be an integer type, got " << DTypeName(t);
+  if (!IsInteger(t)) return InvalidArgument() << info_.name << " indices must be an integer type, got " << DTypeName(t);
   return Status::Ok();
 }
 
@@ -533,8 +532,7 @@ Status Checker::TakeAlongAxis() {
   for (size_t i = 0; i < a.shape.size(); ++i)
     if (static_cast<int64_t>(i) != *out_.axis && idx.shape[i] != a.shape[i])
       return InvalidArgument() << "take_along_axis indices " << ShapeString(idx.shape) << " differ from the operand "
-                               << ShapeString(a.shape) << " at axis " << i << " (only axis " << *out_.axis
-                               << " may)";
+                               << ShapeString(a.shape) << " at axis " << i << " (only axis " << *out_.axis << " may)";
   out_.scratch_bytes = IndexScratch(idx);
   return Expect(a.dtype, idx.shape);
 }
@@ -595,8 +593,8 @@ Status Checker::Scatter() {
   for (size_t j = 0; j < window_axes.size(); ++j)
     if (u.shape[j + 1] > t.shape[window_axes[j]])
       return InvalidArgument() << info_.name << " updates dimension " << j + 1 << " (" << u.shape[j + 1]
-                               << ") is larger than target axis " << window_axes[j] << " ("
-                               << t.shape[window_axes[j]] << ")";
+                               << ") is larger than target axis " << window_axes[j] << " (" << t.shape[window_axes[j]]
+                               << ")";
   // The indices as s64, one target offset per window element and one per
   // indices row, and for
   // indexed_add of floats an f64 (complex: c128) accumulator and a touched

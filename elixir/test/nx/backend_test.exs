@@ -222,6 +222,99 @@ if Code.ensure_loaded?(Nx) do
         end
       end
 
+      # Indexing: every op on every dtype of @types plus f16, bf16 and c64,
+      # index tensors of several integer types, repeated indices, non-leading
+      # axes, clamped put_slice starts (also as tensors) and out-of-bounds
+      # indices (Nx.BinaryBackend raises ArgumentError, the executor
+      # PelemayBackend.Error). Data movement is compared bit for bit and so
+      # is indexed_add (it sums as Nx.BinaryBackend does).
+      @index_types [{:s, 8}, {:u, 8}, {:s, 32}, {:s, 64}, {:u, 64}]
+
+      test "indexing: reverse, put_slice, take, take_along_axis, gather, indexed_add/put" do
+        for seed <- 1..2,
+            t <- @types ++ [{:f, 16}, {:bf, 16}, {:c, 64}],
+            shape <- [{}, {5}, {2, 3}, {3, 1, 4}] do
+          :rand.seed(:exsss, {seed, 3, 5})
+          it = Enum.random(@index_types)
+          x = random(t, shape)
+          rank = tuple_size(shape)
+          dims = Tuple.to_list(shape)
+
+          check(:reverse, [x])
+          if rank > 0, do: check(:reverse, [x], axes: [rank - 1])
+
+          # put_slice: a smaller block of another type, starts past the end
+          # (Nx clamps them) and given as tensors. (Nx.BinaryBackend's
+          # put_slice fails on scalars with Protocol.UndefinedError; the
+          # scalar case is in the C++ suite.)
+          if rank > 0 do
+            block = shape |> Tuple.to_list() |> Enum.map(&max(1, &1 - 1)) |> List.to_tuple()
+            ut = Enum.random(@types)
+            check(:put_slice, [x, Enum.map(dims, fn _ -> 1 end), random(ut, block)])
+            check(:put_slice, [x, Enum.map(dims, &(&1 + 2)), random(t, block)])
+
+            check(:put_slice, [
+              x,
+              Enum.map(dims, fn _ -> Nx.tensor(1, backend: Nx.BinaryBackend) end),
+              random(t, block)
+            ])
+          end
+
+          if rank > 0 do
+            axis = rank - 1
+            d = elem(shape, axis)
+            check(:take, [x, index_tensor(it, {3}, d)], axis: axis)
+            check(:take, [x, index_tensor(it, {2, 2}, elem(shape, 0))], axis: 0)
+
+            check(:take, [x, Nx.tensor([0, d], type: {:s, 64}, backend: Nx.BinaryBackend)],
+              axis: axis
+            )
+
+            along = put_elem(shape, axis, 4)
+            check(:take_along_axis, [x, index_tensor(it, along, d)], axis: axis)
+
+            # gather on the leading axes and on the last axis alone.
+            k = min(rank, 2)
+            rows = index_rows(it, 4, Enum.take(dims, k))
+            check(:gather, [x, rows])
+            check(:gather, [x, index_rows(it, 3, [d])], axes: [axis])
+            check(:gather, [x, Nx.tensor([[d]], backend: Nx.BinaryBackend)], axes: [axis])
+
+            # indexed_add/put on axis 0 with a repeated row, updates of
+            # another type (Nx promotes), and on the last axis.
+            n = 4
+            idx0 = index_rows(it, n, [elem(shape, 0)], repeat: true)
+            upd = random(Enum.random(@types), List.to_tuple([n | tl(dims)]))
+            updl = random(t, List.to_tuple([n | Enum.drop(dims, -1)]))
+            idxl = index_rows(it, n, [d])
+
+            for op <- [:indexed_add, :indexed_put] do
+              check(op, [x, idx0, upd])
+              check(op, [x, idxl, updl], axes: [axis])
+              bad = Nx.tensor([[elem(shape, 0)]], backend: Nx.BinaryBackend)
+              check(op, [x, bad, random(t, List.to_tuple([1 | tl(dims)]))])
+            end
+          end
+        end
+      end
+
+      defp index_tensor(type, shape, bound) do
+        n = Tuple.product(shape)
+
+        Enum.map(1..n//1, fn _ -> Enum.random(0..(bound - 1)) end)
+        |> Nx.tensor(type: type, backend: Nx.BinaryBackend)
+        |> Nx.reshape(shape)
+      end
+
+      # {n, length(bounds)} indices, column j below bounds[j].
+      # With repeat: true the first and the last row are both all zeros.
+      defp index_rows(type, n, bounds, opts \\ []) do
+        rows = for _ <- 1..n, do: Enum.map(bounds, &Enum.random(0..(&1 - 1)))
+        zeros = Enum.map(bounds, fn _ -> 0 end)
+        rows = if opts[:repeat], do: [zeros | Enum.drop(rows, 2)] ++ [zeros], else: rows
+        Nx.tensor(rows, type: type, backend: Nx.BinaryBackend)
+      end
+
       defp check(op, args, opts \\ [])
 
       defp check(op, args, opts) when op in [:as_type, :reshape, :pad],
@@ -300,6 +393,10 @@ if Code.ensure_loaded?(Nx) do
         b = on(b, Nx.BinaryBackend)
         Nx.all_close(a, b, rtol: tol, atol: tol) |> Nx.to_number() == 1
       end
+
+      # Half floats and complex: the indexing ops move or add them exactly.
+      defp close?(_op, {k, bits}, a, b) when k in [:bf, :c] or bits == 16,
+        do: Nx.to_binary(a) == Nx.to_binary(b)
 
       defp close?(_op, {:f, bits}, a, b) do
         for(<<x::size(bits)-little <- Nx.to_binary(a)>>, do: x)

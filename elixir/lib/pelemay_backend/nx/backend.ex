@@ -163,7 +163,14 @@ defmodule PelemayBackend.Backend do
     :logical_not,
     :is_nan,
     :is_infinity,
-    :bitcast
+    :bitcast,
+    :reverse,
+    :put_slice,
+    :take,
+    :take_along_axis,
+    :gather,
+    :indexed_add,
+    :indexed_put
   ]
 
   @doc "The `Nx.Backend` callbacks this backend runs in the executor."
@@ -172,11 +179,6 @@ defmodule PelemayBackend.Backend do
 
   # Callbacks computed by Nx.BinaryBackend for now, with their arity.
   @fallbacks [
-    reverse: 3,
-    put_slice: 4,
-    take: 4,
-    take_along_axis: 4,
-    gather: 4,
     conv: 4,
     reduce: 5,
     window_reduce: 6,
@@ -189,8 +191,6 @@ defmodule PelemayBackend.Backend do
     argsort: 3,
     window_scatter_max: 6,
     window_scatter_min: 6,
-    indexed_add: 5,
-    indexed_put: 5,
     lu: 3,
     triangular_solve: 4,
     svd: 3,
@@ -780,6 +780,80 @@ defmodule PelemayBackend.Backend do
       {p, [v]}
     end)
   end
+
+  ## Indexing
+
+  @impl true
+  def reverse(out, tensor, axes), do: one_op(out, tensor, "reverse", axes: axes)
+
+  @impl true
+  def put_slice(%{type: type, shape: shape} = out, tensor, start_indices, slice) do
+    # Nx clamps start indices (which may be tensors) so the slice fits.
+    start =
+      [start_indices, Tuple.to_list(shape), Tuple.to_list(slice.shape)]
+      |> Enum.zip_with(fn [s, dim, len] -> s |> to_index() |> max(0) |> min(dim - len) end)
+
+    native(out, [tensor, slice], fn p, [t, u] ->
+      {p, t} = Program.convert(p, t, type)
+      {p, u} = Program.convert(p, u, type)
+      {p, v} = Program.op(p, "put_slice", [t, u], type, dims(shape), start: start)
+      {p, [v]}
+    end)
+  end
+
+  # Index values are data: one out of range is rejected by the executor
+  # (PelemayBackend.Error, code :invalid_argument), where Nx.BinaryBackend
+  # raises ArgumentError.
+  @impl true
+  def take(out, tensor, indices, axis), do: gather_op("take", out, tensor, indices, axis: axis)
+
+  @impl true
+  def take_along_axis(out, tensor, indices, axis),
+    do: gather_op("take_along_axis", out, tensor, indices, axis: axis)
+
+  @impl true
+  def gather(out, tensor, indices, opts),
+    do: gather_op("gather", out, tensor, indices, axes: opts[:axes])
+
+  defp gather_op(op, %{type: type, shape: shape} = out, tensor, indices, attrs) do
+    native(out, [tensor, indices], fn p, [t, i] ->
+      {p, t} = Program.convert(p, t, type)
+      {p, v} = Program.op(p, op, [t, i], type, dims(shape), attrs)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def indexed_add(out, target, indices, updates, opts),
+    do: scatter_op("indexed_add", out, target, indices, updates, opts)
+
+  @impl true
+  def indexed_put(out, target, indices, updates, opts),
+    do: scatter_op("indexed_put", out, target, indices, updates, opts)
+
+  defp scatter_op(op, %{type: type, shape: shape} = out, target, indices, updates, opts) do
+    axes = opts[:axes] || Enum.to_list(0..(elem(indices.shape, 1) - 1)//1)
+    compute = scatter_type(op, type, target.type, updates.type)
+
+    native(out, [target, indices, updates], fn p, [t, i, u] ->
+      {p, t} = Program.convert(p, t, compute)
+      {p, u} = Program.convert(p, u, compute)
+      {p, v} = Program.op(p, op, [t, i, u], compute, dims(shape), axes: axes)
+      {p, v} = Program.convert(p, v, type)
+      {p, [v]}
+    end)
+  end
+
+  # Nx.BinaryBackend adds a float target's updates in f64, read in their own
+  # type, and rounds once to the result type. When an operand is not of the
+  # result type (s64 into f32, f64 updates of a c64 result), converting it
+  # first would round twice: add in f64 (c128) instead, which gives the very
+  # same value, then convert. Integer sums wrap either way.
+  defp scatter_type("indexed_add", {k, _} = type, target, updates)
+       when k in [:f, :bf, :c] and (target != type or updates != type),
+       do: if(k == :c, do: {:c, 128}, else: {:f, 64})
+
+  defp scatter_type(_op, type, _target, _updates), do: type
 
   ## Reductions
 
