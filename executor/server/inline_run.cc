@@ -25,7 +25,14 @@ bool IoThreadFamily(OpFamily family) {
     case OpFamily::kSelect:
     case OpFamily::kIota:
     case OpFamily::kConstant:
-    case OpFamily::kDot: return true;
+    case OpFamily::kDot:
+    // Indexing: linear in the indices, the updates and the result.
+    case OpFamily::kReverse:
+    case OpFamily::kPutSlice:
+    case OpFamily::kTake:
+    case OpFamily::kTakeAlongAxis:
+    case OpFamily::kGather:
+    case OpFamily::kScatter: return true;
     default: return false;
   }
 }
