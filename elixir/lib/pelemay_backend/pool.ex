@@ -363,11 +363,24 @@ defmodule PelemayBackend.Pool do
     ArgumentError -> {:error, not_running(pool)}
   end
 
+  # The ready executors not in `exclude`, with their in-flight counts. An
+  # executor that has just died may still be a member for a moment, but its
+  # row is gone: it is skipped.
+  defp candidates(pool, exclude) do
+    members =
+      case :ets.lookup(pool, :members) do
+        [{:members, pids}] -> pids
+        [] -> []
+      end
+
+    for pid <- members,
+        pid not in exclude,
+        [{_, _, n}] <- [:ets.lookup(pool, {:exec, pid})],
+        do: {pid, n}
+  end
+
   defp pick_idle(pool, exclude) do
-    idle =
-      pool
-      |> :ets.select([{{{:exec, :"$1"}, :_, 0}, [], [:"$1"]}])
-      |> Enum.reject(&(&1 in exclude))
+    idle = for {pid, 0} <- candidates(pool, exclude), do: pid
 
     case idle do
       [] ->
@@ -391,10 +404,7 @@ defmodule PelemayBackend.Pool do
   end
 
   defp pick(pool, exclude) do
-    candidates =
-      pool
-      |> :ets.select([{{{:exec, :"$1"}, :_, :"$2"}, [], [{{:"$1", :"$2"}}]}])
-      |> Enum.reject(fn {pid, _} -> pid in exclude end)
+    candidates = candidates(pool, exclude)
 
     case candidates do
       [] ->

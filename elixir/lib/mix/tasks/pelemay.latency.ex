@@ -2,17 +2,19 @@ defmodule Mix.Tasks.Pelemay.Latency do
   @shortdoc "Round-trip latency of a one-element op through the pool, beside an echo-port floor"
   @moduledoc """
   Measures the round trip of a one-element `add` through the executor pool
-  (`PelemayBackend.run/3`: encode, pick an executor, port write, validate,
-  run, reply, decode) and, in the same run, the floor: the same request
-  frame sent through a `{:packet, 4}` port to `cat`, which echoes it back
-  unchanged (one port write, one read, no work).
+  (`PelemayBackend.run/3` with a `PelemayBackend.Program.Prepared` program,
+  as the Nx backend sends them: encode the inputs, pick an executor, run the
+  compiled program by id, reply, decode) and, in the same run, the floor:
+  the inline request frame sent through a `{:packet, 4}` port to `cat`,
+  which echoes it back unchanged (one port write, one read, no work).
 
       mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20]
 
-  Two more paths show where the time goes: the same frame written straight
-  to an executor's port (no Elixir layer: the executor's own cost over
-  `cat`), and `PelemayBackend.Executor.run/4` (encoding, the executor
-  process, decoding, without the pool).
+  More paths show where the time goes: the pool with the program inline
+  (parsed and validated on every call), `PelemayBackend.Executor.run/4`
+  (encoding, the executor process, decoding, without the pool), and frames
+  written straight to an executor's port, by id and inline (no Elixir
+  layer: the executor's own cost over `cat`).
 
   The paths take turns in blocks (`--blocks`, each `calls / blocks`
   sequential calls of one path), so that each is measured in its own steady
@@ -76,7 +78,34 @@ defmodule Mix.Tasks.Pelemay.Latency do
     {:ok, executor} = PelemayBackend.Executor.start_link(threads: 1)
     {:ok, _} = PelemayBackend.Executor.ping(executor)
 
-    port_round_trip = fn port ->
+    # The same program compiled in the raw executor, and the frame that runs
+    # it by id: what the pool sends once a program is compiled.
+    compile =
+      PelemayBackend.Proto.encode!(:Request, %{id: 1, kind: {:compile, %{program: program}}})
+
+    true = Port.command(raw, compile)
+
+    program_id =
+      receive do
+        {^raw, {:data, reply}} ->
+          {:ok, %{kind: {:compile, %{program_id: id}}}} =
+            PelemayBackend.Proto.decode(:Response, reply)
+
+          id
+      after
+        5_000 -> Mix.raise("the executor did not compile the program")
+      end
+
+    by_id_frame =
+      PelemayBackend.Proto.encode!(:Request, %{
+        id: 1,
+        kind: {:run, %{source: {:program_id, program_id}, inputs: [one, one]}}
+      })
+      |> IO.iodata_to_binary()
+
+    prepared = PelemayBackend.Program.Prepared.new(program)
+
+    port_round_trip = fn port, frame ->
       fn ->
         true = Port.command(port, frame)
 
@@ -91,14 +120,19 @@ defmodule Mix.Tasks.Pelemay.Latency do
     paths = [
       pool: fn ->
         {:ok, [%{payload: {:data, <<2.0::float-32-little>>}}]} =
+          PelemayBackend.run(prepared, [one, one], pool: pool)
+      end,
+      pool_inline: fn ->
+        {:ok, [%{payload: {:data, <<2.0::float-32-little>>}}]} =
           PelemayBackend.run(program, [one, one], pool: pool)
       end,
       executor: fn ->
         {:ok, %{outputs: [%{payload: {:data, <<2.0::float-32-little>>}}]}} =
-          PelemayBackend.Executor.run(executor, program, [one, one])
+          PelemayBackend.Executor.run(executor, prepared, [one, one])
       end,
-      raw_port: port_round_trip.(raw),
-      echo: port_round_trip.(echo)
+      raw_port: port_round_trip.(raw, by_id_frame),
+      raw_port_inline: port_round_trip.(raw, frame),
+      echo: port_round_trip.(echo, frame)
     ]
 
     per_block = max(div(calls, blocks), 1)
@@ -122,9 +156,11 @@ defmodule Mix.Tasks.Pelemay.Latency do
     rows =
       Enum.map_join(
         [
-          pool: "pool (PelemayBackend.run)",
-          executor: "Executor.run (no pool)",
-          raw_port: "executor port, raw frame",
+          pool: "pool, compiled (by id)",
+          pool_inline: "pool, program inline",
+          executor: "Executor.run, compiled",
+          raw_port: "executor port, by id",
+          raw_port_inline: "executor port, inline",
           echo: "echo port (cat): floor"
         ],
         "\n",

@@ -65,6 +65,9 @@ defmodule PelemayBackend.Pool.Manager do
       ])
 
     :ets.insert(table, {:status, :ok, nil})
+    # The ready executors, read by every request to pick one (two lookups are
+    # cheaper than a select, which compiles its match spec on every call).
+    :ets.insert(table, {:members, []})
     # Counters bumped by the requests themselves (PelemayBackend.Pool.retry/2).
     :ets.insert(table, [{{:counter, :retries}, 0}, {{:counter, :retried_requests}, 0}])
     opts = Keyword.merge(@defaults, opts)
@@ -160,6 +163,8 @@ defmodule PelemayBackend.Pool.Manager do
           | executors: Map.put(state.executors, pid, %{entry | ready: true, os_pid: os_pid})
         }
 
+        publish_members(state)
+
         state = if pid == state.probe, do: recovered(state), else: state
         {:noreply, wake_waiters(state)}
 
@@ -172,6 +177,7 @@ defmodule PelemayBackend.Pool.Manager do
     case Map.pop(state.executors, pid) do
       {%{monitor: ^mon} = entry, executors} ->
         :ets.delete(state.table, {:exec, pid})
+        publish_members(%{state | executors: executors})
         # Its replacement maps the same arena.
         state = give_back_arena(%{state | executors: executors}, entry.arena)
         {:noreply, executor_down(state, pid, reason)}
@@ -217,6 +223,11 @@ defmodule PelemayBackend.Pool.Manager do
   end
 
   def handle_info(_other, state), do: {:noreply, state}
+
+  defp publish_members(state) do
+    ready = for {pid, %{ready: true}} <- state.executors, do: pid
+    :ets.insert(state.table, {:members, ready})
+  end
 
   @impl true
   def terminate(_reason, state) do
