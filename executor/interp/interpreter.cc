@@ -9,6 +9,7 @@
 #include "executor/kernels/convert.h"
 #include "executor/kernels/elementwise.h"
 #include "executor/kernels/gemm.h"
+#include "executor/kernels/linalg.h"
 #include "executor/kernels/reduce.h"
 #include "executor/kernels/scatter.h"
 
@@ -113,6 +114,8 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
     case OpFamily::kGather: return layout::Gather(args[0], args[1], ci.axes, out);
     case OpFamily::kScatter:
       return kernels::Scatter(ci.op == OpCode::indexed_add, args[0], args[1], args[2], ci.axes, out);
+    case OpFamily::kLinAlg:
+      return kernels::LinAlg(ci.op, {ci.left_side, ci.lower, ci.transpose_a, ci.eps, ci.max_iter}, args, out);
   }
   return Internal() << "no kernel for " << info.name;
 }

@@ -35,6 +35,7 @@ enum class OpFamily {
   kTakeAlongAxis,
   kGather,
   kScatter,
+  kLinAlg,
 };
 
 // Which operand dtypes an op accepts.

@@ -40,6 +40,10 @@ struct CheckedInstruction {
   std::vector<int64_t> lhs_contract, rhs_contract, lhs_batch, rhs_batch;
   Buffer constant;  // constant: the literal, already in the result dtype
   bool constant_is_scalar = false;
+  // Linear algebra (Nx.LinAlg options, defaults as Nx's).
+  bool left_side = true, lower = true, transpose_a = false;
+  double eps = 1e-10;
+  int64_t max_iter = 1000;
   int64_t scratch_bytes = 0;  // temporary memory the kernel may need
 };
 

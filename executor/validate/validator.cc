@@ -1,10 +1,12 @@
 #include "executor/validate/validator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <string>
 
+#include "executor/kernels/linalg.h"
 #include "executor/validate/tensor_payload.h"
 
 namespace pelemay {
@@ -73,6 +75,7 @@ class Checker {
   Status Scatter();
   Status CheckIndexOperand(size_t i) const;
   Status AxisAttribute(size_t rank);
+  Status LinAlg();
 
   const CheckedProgram& prog_;
   const v1::Instruction& in_;
@@ -133,6 +136,11 @@ Status Checker::CheckUnusedAttributes() {
       {"rhs_contract", a.rhs_contract_size() > 0},
       {"lhs_batch", a.lhs_batch_size() > 0},
       {"rhs_batch", a.rhs_batch_size() > 0},
+      {"left_side", a.has_left_side()},
+      {"lower", a.has_lower()},
+      {"transpose_a", a.has_transpose_a()},
+      {"max_iter", a.has_max_iter()},
+      {"eps", a.has_eps()},
   };
   for (const auto& f : fields)
     if (f.set && !uses(f.name))
@@ -170,6 +178,7 @@ Status Checker::Run() {
     case OpFamily::kTakeAlongAxis: return TakeAlongAxis();
     case OpFamily::kGather: return Gather();
     case OpFamily::kScatter: return Scatter();
+    case OpFamily::kLinAlg: return LinAlg();
   }
   return Internal() << "no rule for " << info_.name;
 }
@@ -606,6 +615,69 @@ Status Checker::Scatter() {
     scratch = CheckedAdd(scratch, CheckedMul(t.elements, 17).value_or(INT64_MAX)).value_or(INT64_MAX);
   out_.scratch_bytes = scratch;
   return Expect(t.dtype, t.shape);
+}
+
+// Linear algebra: operand 0 is a batch of matrices [..., m, n] (square but
+// for qr); the result shape follows Nx.Shape's rules for the op.
+Status Checker::LinAlg() {
+  const ValueType& a = Operand(0);
+  const auto& at = in_.attrs();
+  const OpCode op = out_.op;
+  const bool is_eigh = op == OpCode::eigh_values || op == OpCode::eigh_vectors;
+  out_.left_side = !at.has_left_side() || at.left_side();
+  out_.lower = !at.has_lower() || at.lower();
+  out_.transpose_a = at.has_transpose_a() && at.transpose_a();
+  out_.eps = at.has_eps() ? at.eps() : (is_eigh ? 1e-4 : 1e-10);
+  if (std::isnan(out_.eps)) return InvalidArgument() << info_.name << " eps must not be NaN";
+  if (at.has_max_iter()) {
+    if (at.max_iter() < 1) return InvalidArgument() << info_.name << " max_iter must be >= 1, got " << at.max_iter();
+    out_.max_iter = at.max_iter();
+  }
+  const size_t rank = a.shape.size();
+  if (rank < 2) return InvalidArgument() << info_.name << " needs a batch of matrices (rank >= 2), got " << Str(a);
+  const int64_t m = a.shape[rank - 2], n = a.shape[rank - 1];
+  const Shape batch(a.shape.begin(), a.shape.end() - 2);
+  if (op != OpCode::qr_q && op != OpCode::qr_r && m != n)
+    return InvalidArgument() << info_.name << " needs square matrices, got " << Str(a);
+  const DType rt = out_.result.dtype;
+  if (op == OpCode::lu_p ? !IsReal(rt) : !IsFloat(rt))
+    return InvalidArgument() << info_.name << " cannot produce " << DTypeName(rt);
+  auto with = [&](std::initializer_list<int64_t> dims) {
+    Shape s = batch;
+    s.insert(s.end(), dims);
+    return s;
+  };
+  int64_t b_elements = 0;
+  switch (op) {
+    case OpCode::triangular_solve: {
+      const ValueType& b = Operand(1);
+      const bool vector = b.shape.size() + 1 == rank && std::equal(batch.begin(), batch.end(), b.shape.begin()) &&
+                          b.shape.back() == n;
+      const bool matrix = b.shape.size() == rank && std::equal(batch.begin(), batch.end(), b.shape.begin()) &&
+                          b.shape[rank - (out_.left_side ? 2 : 1)] == n;
+      if (!vector && !matrix)
+        return InvalidArgument() << "triangular_solve: b " << Str(b) << " does not fit a " << Str(a)
+                                 << (out_.left_side ? " (a x = b)" : " (x a = b)");
+      b_elements = b.elements;
+      PELEMAY_RETURN_IF_ERROR(Expect(rt, b.shape));
+      break;
+    }
+    case OpCode::determinant: PELEMAY_RETURN_IF_ERROR(Expect(rt, batch)); break;
+    case OpCode::eigh_values: PELEMAY_RETURN_IF_ERROR(Expect(rt, with({n}))); break;
+    case OpCode::qr_q:
+    case OpCode::qr_r: {
+      const int64_t k = std::min(m, n);
+      const Shape reduced = op == OpCode::qr_q ? with({m, k}) : with({k, n});
+      const Shape complete = op == OpCode::qr_q ? with({m, m}) : with({m, n});
+      if (out_.result.shape != reduced && out_.result.shape != complete)
+        return InvalidArgument() << info_.name << " of " << Str(a) << " produces " << ShapeString(reduced) << " or "
+                                 << ShapeString(complete) << ", not " << Str(out_.result);
+      break;
+    }
+    default: PELEMAY_RETURN_IF_ERROR(Expect(rt, a.shape)); break;
+  }
+  out_.scratch_bytes = kernels::LinAlgScratchBytes(op, m, n, b_elements);
+  return Status::Ok();
 }
 
 }  // namespace

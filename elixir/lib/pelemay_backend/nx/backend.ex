@@ -170,7 +170,14 @@ defmodule PelemayBackend.Backend do
     :take_along_axis,
     :gather,
     :indexed_add,
-    :indexed_put
+    :indexed_put,
+    :triangular_solve,
+    :lu,
+    :cholesky,
+    :qr,
+    :determinant,
+    :solve,
+    :eigh
   ]
 
   @doc "The `Nx.Backend` callbacks this backend runs in the executor."
@@ -191,9 +198,6 @@ defmodule PelemayBackend.Backend do
     argsort: 3,
     window_scatter_max: 6,
     window_scatter_min: 6,
-    lu: 3,
-    triangular_solve: 4,
-    svd: 3,
     fft: 3,
     ifft: 3,
     conjugate: 2,
@@ -209,18 +213,14 @@ defmodule PelemayBackend.Backend do
   # or a fallback as listed there).
   @nx_defaults [
     :all_close,
-    :cholesky,
     :cumulative_max,
     :cumulative_min,
     :cumulative_product,
     :cumulative_sum,
-    :determinant,
-    :eigh,
     :fft2,
     :ifft2,
     :phase,
-    :qr,
-    :solve,
+    :svd,
     :top_k
   ]
 
@@ -916,6 +916,193 @@ defmodule PelemayBackend.Backend do
       end)
     else
       via_binary(String.to_atom(op), [out, tensor, opts])
+    end
+  end
+
+  ## Linear algebra
+  #
+  # The executor's linear-algebra ops (executor/kernels/linalg.h) compute in
+  # f64 and repeat Nx's own algorithms: Nx.BinaryBackend's for
+  # triangular_solve, lu and eigh, Nx's default implementations for
+  # cholesky, qr and determinant; solve is Nx's default (qr, then
+  # triangular_solve) as one program. Complex inputs keep Nx's own path
+  # (noted at each callback).
+
+  @impl true
+  def triangular_solve(%{type: {:c, _}} = out, a, b, opts),
+    do: via_binary(:triangular_solve, [out, a, b, opts])
+
+  def triangular_solve(%{type: type, shape: shape} = out, a, b, opts) do
+    linalg(out, [a, b], fn p, [a, b] ->
+      {p, a} = linalg_input(p, a)
+      {p, b} = linalg_input(p, b)
+
+      {p, x} =
+        Program.op(p, "triangular_solve", [a, b], type, dims(shape),
+          left_side: !!opts[:left_side],
+          lower: !!opts[:lower],
+          transpose_a: opts[:transform_a] == :transpose
+        )
+
+      {p, [x]}
+    end)
+  end
+
+  # Complex: Nx.BinaryBackend (precise, not native).
+  @impl true
+  def lu({_, %{type: {:c, _}}, _} = out, tensor, opts), do: via_binary(:lu, [out, tensor, opts])
+
+  def lu({p_out, l_out, u_out} = out, tensor, opts) do
+    eps = eps(opts, 1.0e-10)
+
+    linalg(out, [tensor], fn p, [a] ->
+      {p, a} = linalg_input(p, a)
+      {p, pv} = Program.op(p, "lu_p", [a], p_out.type, dims(p_out.shape), eps: eps)
+      {p, lv} = Program.op(p, "lu_l", [a], l_out.type, dims(l_out.shape), eps: eps)
+      {p, uv} = Program.op(p, "lu_u", [a], u_out.type, dims(u_out.shape), eps: eps)
+      {p, [pv, lv, uv]}
+    end)
+  end
+
+  # Complex: Nx's default implementation (Nx.LinAlg.Cholesky) on this backend.
+  @impl true
+  def cholesky(%{type: {:c, _}} = out, tensor),
+    do: put(out, data(Nx.LinAlg.Cholesky.cholesky(tensor)), pool_of([tensor]))
+
+  def cholesky(%{type: type, shape: shape} = out, tensor) do
+    linalg(out, [tensor], fn p, [a] ->
+      {p, a} = linalg_input(p, a)
+      {p, l} = Program.op(p, "cholesky", [a], type, dims(shape), eps: 1.0e-10)
+      {p, [l]}
+    end)
+  end
+
+  # Complex: Nx's default implementation (Nx.LinAlg.QR) on this backend.
+  @impl true
+  def qr({%{type: {:c, _}} = q_out, r_out}, tensor, opts) do
+    {q, r} = Nx.LinAlg.QR.qr(tensor, opts)
+    pool = pool_of([tensor])
+    {put(q_out, data(q), pool), put(r_out, data(r), pool)}
+  end
+
+  def qr({q_out, r_out} = out, tensor, opts) do
+    eps = eps(opts, 1.0e-10)
+
+    linalg(out, [tensor], fn p, [a] ->
+      {p, a} = linalg_input(p, a)
+      {p, q} = Program.op(p, "qr_q", [a], q_out.type, dims(q_out.shape), eps: eps)
+      {p, r} = Program.op(p, "qr_r", [a], r_out.type, dims(r_out.shape), eps: eps)
+      {p, [q, r]}
+    end)
+  end
+
+  # Complex: Nx's default implementation computed by Nx.BinaryBackend.
+  @impl true
+  def determinant(%{type: {:c, _}} = out, tensor),
+    do: on_binary(out, [tensor], &Nx.LinAlg.determinant/1)
+
+  def determinant(%{type: type, shape: shape} = out, tensor) do
+    linalg(out, [tensor], fn p, [a] ->
+      {p, a} = linalg_input(p, a)
+      {p, d} = Program.op(p, "determinant", [a], type, dims(shape))
+      {p, [d]}
+    end)
+  end
+
+  # Nx's default: A = QR, then R x = Q^T b, in f64 in one program.
+  # Complex: that default computed by Nx.BinaryBackend.
+  @impl true
+  def solve(%{type: {:c, _}} = out, a, b), do: on_binary(out, [a, b], &Nx.LinAlg.solve/2)
+
+  def solve(%{type: type, shape: shape} = out, a, b) do
+    linalg(out, [a, b], fn p, [av, bv] ->
+      rank = tuple_size(a.shape)
+      n = elem(a.shape, rank - 1)
+      batch = Enum.to_list(0..(rank - 3)//1)
+      square = dims(a.shape)
+      {p, av} = linalg_input(p, av)
+      {p, bv} = Program.convert(p, bv, {:f, 64})
+      {p, q} = Program.op(p, "qr_q", [av], {:f, 64}, square)
+      {p, r} = Program.op(p, "qr_r", [av], {:f, 64}, square)
+      qb_dims = Enum.take(square, rank - 2) ++ [n] ++ Enum.drop(dims(b.shape), rank - 1)
+
+      {p, qb} =
+        Program.op(p, "dot", [q, bv], {:f, 64}, qb_dims,
+          lhs_contract: [rank - 2],
+          rhs_contract: [rank - 2],
+          lhs_batch: batch,
+          rhs_batch: batch
+        )
+
+      {p, x} =
+        Program.op(p, "triangular_solve", [r, qb], {:f, 64}, dims(shape),
+          left_side: true,
+          lower: false,
+          transpose_a: false
+        )
+
+      {p, x} = Program.convert(p, x, type)
+      {p, [x]}
+    end)
+  end
+
+  # Complex: Nx.BinaryBackend's eigh (precise, not native).
+  @impl true
+  def eigh({%{type: {:c, _}}, _} = out, tensor, opts), do: via_binary(:eigh, [out, tensor, opts])
+
+  def eigh({vals_out, vecs_out} = out, tensor, opts) do
+    attrs = [eps: eps(opts, 1.0e-4), max_iter: opts[:max_iter] || 1_000]
+
+    linalg(out, [tensor], fn p, [a] ->
+      {p, a} = linalg_input(p, a)
+      {p, vals} = Program.op(p, "eigh_values", [a], vals_out.type, dims(vals_out.shape), attrs)
+      {p, vecs} = Program.op(p, "eigh_vectors", [a], vecs_out.type, dims(vecs_out.shape), attrs)
+      {p, [vals, vecs]}
+    end)
+  end
+
+  defp eps(opts, default), do: (opts[:eps] || default) * 1.0
+
+  # The linear-algebra ops read real floats; integers become f64 (exact, as
+  # Nx.BinaryBackend reads them).
+  defp linalg_input(p, v) do
+    case Program.type(p, v) do
+      {{k, _}, _} when k in [:f, :bf] -> {p, v}
+      _ -> Program.convert(p, v, {:f, 64})
+    end
+  end
+
+  # native/3, with the data-dependent failures Nx.BinaryBackend raises as
+  # ArgumentError raised the same way.
+  defp linalg(out, inputs, build) do
+    native(out, inputs, build)
+  rescue
+    e in PelemayBackend.Error ->
+      cond do
+        e.code == :invalid_argument and e.message =~ "can't solve for singular matrix" ->
+          reraise ArgumentError, [message: "can't solve for singular matrix"], __STACKTRACE__
+
+        e.code == :invalid_argument and e.message =~ "matrix must be hermitian" ->
+          reraise ArgumentError,
+                  [message: "matrix must be hermitian, a matrix is hermitian iff X = adjoint(X)"],
+                  __STACKTRACE__
+
+        true ->
+          reraise e, __STACKTRACE__
+      end
+  end
+
+  # `fun` (an Nx function) applied to `tensors` on Nx.BinaryBackend, the
+  # result's bytes put into `out`.
+  defp on_binary(out, tensors, fun) do
+    pool = pool_of(tensors)
+    previous = Nx.default_backend(Nx.BinaryBackend)
+
+    try do
+      result = apply(fun, Enum.map(tensors, &to_binary_backend/1))
+      put(out, data(result), pool)
+    after
+      Nx.default_backend(previous)
     end
   end
 

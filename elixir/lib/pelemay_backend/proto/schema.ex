@@ -124,7 +124,12 @@ defmodule PelemayBackend.Proto.Schema do
          {10, :lhs_contract, :int64, :repeated},
          {11, :rhs_contract, :int64, :repeated},
          {12, :lhs_batch, :int64, :repeated},
-         {13, :rhs_batch, :int64, :repeated}
+         {13, :rhs_batch, :int64, :repeated},
+         {35, :left_side, :bool, :optional},
+         {36, :lower, :bool, :optional},
+         {37, :transpose_a, :bool, :optional},
+         {38, :max_iter, :int64, :optional},
+         {39, :eps, :double, :optional}
        ]},
       {:Instruction,
        [

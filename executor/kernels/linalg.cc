@@ -1,0 +1,482 @@
+// Linear algebra kernels. Plain f64 C++: the work is small dense matrices
+// whose results must repeat Nx's own arithmetic, so the loops keep Nx's
+// operation order (this file is compiled with -ffp-contract=off, so no fused
+// multiply-add changes a rounding). See linalg.h.
+#include "executor/kernels/linalg.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "executor/core/dtype.h"
+#include "executor/core/half.h"
+#include "executor/kernels/convert.h"
+
+namespace pelemay::kernels {
+namespace {
+
+using Matrix = std::vector<double>;  // row-major
+
+// Elements [offset, offset + dst.size()) of `t` as doubles (exact for every
+// float dtype).
+void Read(const ConstTensorView& t, int64_t offset, std::span<double> dst) {
+  VisitDType(t.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = reinterpret_cast<const T*>(t.bytes.data()) + offset;
+    for (size_t i = 0; i < dst.size(); ++i) {
+      if constexpr (kIsHalf<T>) dst[i] = static_cast<double>(static_cast<float>(src[i]));
+      else if constexpr (std::is_arithmetic_v<T>) dst[i] = static_cast<double>(src[i]);
+      else dst[i] = static_cast<double>(src[i].real());
+    }
+  });
+}
+
+// Writes `src` at element `offset` of `t`, rounded once into its dtype with
+// Nx's conversion rules.
+void Write(const TensorView& t, int64_t offset, std::span<const double> src) {
+  VisitDType(t.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* dst = reinterpret_cast<T*>(t.bytes.data()) + offset;
+    for (size_t i = 0; i < src.size(); ++i) dst[i] = ConvertValue<T, double>(src[i]);
+  });
+}
+
+int64_t BatchCount(const Shape& shape, size_t matrix_rank) {
+  int64_t b = 1;
+  for (size_t i = 0; i + matrix_rank < shape.size(); ++i) b *= shape[i];
+  return b;
+}
+
+// ---------------------------------------------------------------------------
+// triangular_solve, as Nx.BinaryBackend.Matrix.ts: the system is turned into
+// a lower-triangular one (transposing and/or reversing a and b), solved by
+// forward substitution one column of b at a time, and turned back.
+
+Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const ConstTensorView& b, const TensorView& out) {
+  const int64_t n = a.shape.back();
+  const bool b_vector = b.shape.size() + 1 == a.shape.size();
+  const int64_t rows = b_vector ? n : b.shape[b.shape.size() - 2];
+  const int64_t cols = b_vector ? 1 : b.shape.back();
+  const int64_t batches = BatchCount(a.shape, 2);
+
+  const bool transpose_a = o.left_side == o.transpose_a;
+  const bool reverse = o.left_side == (o.lower == o.transpose_a);
+  const bool transpose_b = !o.left_side && !b_vector;
+  const int64_t r2 = transpose_b ? cols : rows;  // == n
+  const int64_t c2 = transpose_b ? rows : cols;
+
+  Matrix am(n * n), m(n * n), bm(rows * cols), b2(r2 * c2), y(r2 * c2);
+  // Position in the transformed b (r2 x c2) of element (r, c) of b.
+  auto to2 = [&](int64_t r, int64_t c) {
+    int64_t p = transpose_b ? c : r, q = transpose_b ? r : c;
+    if (reverse) p = r2 - 1 - p, q = c2 - 1 - q;
+    return p * c2 + q;
+  };
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    Read(a, batch * n * n, am);
+    Read(b, batch * rows * cols, bm);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t si = reverse ? n - 1 - i : i, sj = reverse ? n - 1 - j : j;
+        m[i * n + j] = transpose_a ? am[sj * n + si] : am[si * n + sj];
+      }
+    if (c2 > 0)
+      for (int64_t i = 0; i < n; ++i)
+        if (m[i * n + i] == 0) return InvalidArgument() << "triangular_solve: can't solve for singular matrix";
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) b2[to2(r, c)] = bm[r * cols + c];
+    for (int64_t j = 0; j < c2; ++j)
+      for (int64_t i = 0; i < r2; ++i) {
+        double acc = 0;
+        for (int64_t k = 0; k < i; ++k) acc = m[i * n + k] * y[k * c2 + j] + acc;
+        y[i * c2 + j] = (b2[i * c2 + j] - acc) / m[i * n + i];
+      }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) bm[r * cols + c] = y[to2(r, c)];
+    Write(out, batch * rows * cols, bm);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// lu, as Nx.BinaryBackend.Matrix.lu: rows are first pivoted (largest |a[i][j]|
+// of the original rows j.., the first one on ties), then a Doolittle
+// factorisation without further pivoting. Values below eps become 0.
+
+// Sort key of |x| in Erlang term order, as Enum.sort_by compares the values
+// Nx reads (numbers < :infinity < :nan).
+struct PivotKey {
+  int rank;
+  double v;
+  bool operator>(const PivotKey& o) const { return rank != o.rank ? rank > o.rank : v > o.v; }
+};
+PivotKey KeyOf(double x) {
+  if (std::isnan(x)) return {2, 0};
+  if (std::isinf(x)) return {1, 0};
+  return {0, std::fabs(x)};
+}
+
+// Returns the number of row swaps; perm[i] = original row now at row i.
+int64_t LuOne(const Matrix& a_in, int64_t n, double eps, std::vector<int64_t>& perm, Matrix& l, Matrix& u) {
+  Matrix a = a_in;
+  perm.resize(n);
+  for (int64_t i = 0; i < n; ++i) perm[i] = i;
+  int64_t swaps = 0;
+  for (int64_t j = 0; j + 1 < n; ++j) {
+    int64_t best = j;
+    for (int64_t i = j + 1; i < n; ++i)
+      if (KeyOf(a[i * n + j]) > KeyOf(a[best * n + j])) best = i;
+    if (best != j) {
+      std::swap(perm[j], perm[best]);
+      std::swap_ranges(a.begin() + j * n, a.begin() + (j + 1) * n, a.begin() + best * n);
+      ++swaps;
+    }
+  }
+  l.assign(n * n, 0.0);
+  u.assign(n * n, 0.0);
+  for (int64_t j = 0; j < n; ++j) {
+    l[j * n + j] = 1.0;
+    for (int64_t i = 0; i <= j; ++i) {
+      double sum = 0;
+      for (int64_t k = 0; k < i; ++k) sum = u[k * n + j] * l[i * n + k] + sum;
+      const double value = a[i * n + j] - sum;
+      u[i * n + j] = std::fabs(value) < eps ? 0.0 : value;
+    }
+    for (int64_t i = j + 1; i < n; ++i) {
+      // Nx sums u[0..i)[j] * l[i][0..i): the terms past j are zeros.
+      double sum = 0;
+      for (int64_t k = 0; k < i; ++k) sum = u[k * n + j] * l[i * n + k] + sum;
+      const double a_ij = a[i * n + j], u_jj = u[j * n + j];
+      double value;
+      if (u_jj != 0) value = (a_ij - sum) / u_jj;
+      else value = a_ij >= sum ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+      l[i * n + j] = std::fabs(value) < eps ? 0.0 : value;
+    }
+  }
+  // approximate_zeros: 0 * x keeps the sign of x.
+  for (double& x : l)
+    if (std::fabs(x) < eps) x = 0.0 * x;
+  for (double& x : u)
+    if (std::fabs(x) < eps) x = 0.0 * x;
+  return swaps;
+}
+
+Status Lu(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+  const int64_t n = a.shape.back();
+  const int64_t batches = BatchCount(a.shape, 2);
+  Matrix am(n * n), l, u, p(n * n);
+  std::vector<int64_t> perm;
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    Read(a, batch * n * n, am);
+    LuOne(am, n, o.eps, perm, l, u);
+    if (op == OpCode::lu_p) {
+      // A = P.L.U: P is the transpose of the row permutation applied to A.
+      std::fill(p.begin(), p.end(), 0.0);
+      for (int64_t i = 0; i < n; ++i) p[perm[i] * n + i] = 1.0;
+      Write(out, batch * n * n, p);
+    } else {
+      Write(out, batch * n * n, op == OpCode::lu_l ? l : u);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// determinant, as Nx.LinAlg.determinant's default: closed forms for 2x2 and
+// 3x3, else the product of lu's diagonal with the permutation's sign (0 when
+// a diagonal element is 0).
+
+Status Determinant(const ConstTensorView& a, const TensorView& out) {
+  const int64_t n = a.shape.back();
+  const int64_t batches = BatchCount(a.shape, 2);
+  Matrix am(n * n), l, u;
+  std::vector<int64_t> perm;
+  std::vector<double> det(1);
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    Read(a, batch * n * n, am);
+    auto at = [&](int64_t i, int64_t j) { return am[i * n + j]; };
+    if (n == 2) {
+      det[0] = at(0, 0) * at(1, 1) - at(0, 1) * at(1, 0);
+    } else if (n == 3) {
+      det[0] = at(0, 0) * at(1, 1) * at(2, 2) + at(0, 1) * at(1, 2) * at(2, 0) + at(0, 2) * at(1, 0) * at(2, 1) -
+               at(0, 2) * at(1, 1) * at(2, 0) - at(0, 1) * at(1, 0) * at(2, 2) - at(0, 0) * at(1, 2) * at(2, 1);
+    } else {
+      const int64_t swaps = LuOne(am, n, 1e-10, perm, l, u);
+      double prod = 1;
+      bool zero = false;
+      for (int64_t i = 0; i < n; ++i) {
+        const double d = l[i * n + i] * u[i * n + i];
+        zero = zero || d == 0;
+        prod *= d;
+      }
+      det[0] = zero ? 0.0 : (swaps % 2 == 0 ? prod : -prod);
+    }
+    Write(out, batch, det);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// cholesky, as Nx.LinAlg.Cholesky (Cholesky-Banachiewicz, reading the lower
+// triangle): l[i][j] = (a[i][j] - sum) / (l[j][j] + eps), l[i][i] =
+// sqrt(a[i][i] - sum); a matrix that is not positive definite gives NaN.
+// Finally |x| <= eps becomes 0.
+
+Status Cholesky(const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+  const int64_t n = a.shape.back();
+  const int64_t batches = BatchCount(a.shape, 2);
+  Matrix am(n * n), l(n * n);
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    Read(a, batch * n * n, am);
+    std::fill(l.begin(), l.end(), 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j <= i; ++j) {
+        double sum = 0;
+        for (int64_t k = 0; k < j; ++k) sum += l[i * n + k] * l[j * n + k];
+        if (i == j) l[i * n + i] = std::sqrt(am[i * n + i] - sum);
+        else l[i * n + j] = (am[i * n + j] - sum) / (l[j * n + j] + o.eps);
+      }
+    for (double& x : l)
+      if (std::fabs(x) <= o.eps) x = 0.0;
+    Write(out, batch * n * n, l);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// qr, as Nx.LinAlg.QR: Householder reflections H_i = I - scale v v^T with
+// Nx's choice of v (so the signs of Q and R agree), R = H..H1 A, Q = H1..H.
+// A wide matrix (m < n) is padded with zero rows to n x n first. |x| <= eps
+// becomes 0; the result is the top-left block of the shape asked for
+// (reduced or complete).
+
+void QrOne(const Matrix& a_in, int64_t m_in, int64_t n_in, double eps, Matrix& q, Matrix& r, int64_t& m) {
+  const bool wide = m_in < n_in;
+  m = wide ? n_in : m_in;
+  const int64_t n = n_in;
+  const int64_t max_i = wide ? n - 1 : (m == n ? n - 2 : n - 1);
+  r.assign(m * n, 0.0);
+  std::copy(a_in.begin(), a_in.end(), r.begin());
+  q.assign(m * m, 0.0);
+  for (int64_t i = 0; i < m; ++i) q[i * m + i] = 1.0;
+  std::vector<double> v(m), w(std::max(m, n));
+  for (int64_t i = 0; i <= max_i; ++i) {
+    double norm_sq = 0;
+    for (int64_t k = i; k < m; ++k) norm_sq += r[k * n + i] * r[k * n + i];
+    const double norm = std::sqrt(norm_sq);
+    const double x_i = r[i * n + i];
+    const double norm_sq_1on = norm_sq - std::fabs(x_i) * std::fabs(x_i);
+    const bool skip = norm_sq_1on < eps;
+    const double v_0 = x_i <= 0 ? x_i - norm : -norm_sq_1on / (x_i + norm);
+    const double div = skip ? 1.0 : v_0;
+    for (int64_t k = 0; k < m; ++k) v[k] = k < i ? 0.0 : (k == i ? (skip ? 1.0 : v_0) : r[k * n + i]) / div;
+    double v_sq = 0;
+    for (int64_t k = i; k < m; ++k) v_sq += v[k] * v[k];
+    const double scale = skip ? 0.0 : 2 / v_sq;
+    if (scale == 0) continue;
+    // R = H R, column by column.
+    for (int64_t c = 0; c < n; ++c) {
+      double dot = 0;
+      for (int64_t k = i; k < m; ++k) dot += v[k] * r[k * n + c];
+      for (int64_t k = i; k < m; ++k) r[k * n + c] -= scale * v[k] * dot;
+    }
+    // Q = Q H, row by row.
+    for (int64_t row = 0; row < m; ++row) {
+      double dot = 0;
+      for (int64_t k = i; k < m; ++k) dot += q[row * m + k] * v[k];
+      for (int64_t k = i; k < m; ++k) q[row * m + k] -= scale * dot * v[k];
+    }
+  }
+  for (double& x : q)
+    if (std::fabs(x) <= eps) x = 0.0;
+  for (double& x : r)
+    if (std::fabs(x) <= eps) x = 0.0;
+}
+
+Status Qr(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+  const int64_t m_in = a.shape[a.shape.size() - 2], n_in = a.shape.back();
+  const int64_t batches = BatchCount(a.shape, 2);
+  const int64_t out_rows = out.shape[out.shape.size() - 2], out_cols = out.shape.back();
+  Matrix am(m_in * n_in), q, r, block(out_rows * out_cols);
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    Read(a, batch * m_in * n_in, am);
+    int64_t m = 0;
+    QrOne(am, m_in, n_in, o.eps, q, r, m);
+    const Matrix& full = op == OpCode::qr_q ? q : r;
+    const int64_t full_cols = op == OpCode::qr_q ? m : n_in;
+    for (int64_t i = 0; i < out_rows; ++i)
+      for (int64_t j = 0; j < out_cols; ++j) block[i * out_cols + j] = full[i * full_cols + j];
+    Write(out, batch * out_rows * out_cols, block);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// eigh, as Nx.BinaryBackend.Matrix.eigh: a symmetry check (|a - a^T| <= eps),
+// Householder reduction to Hessenberg form, then unshifted QR iterations
+// until Q changes by at most eps (or max_iter). Eigenvalues are the diagonal,
+// in the order the iteration leaves them; values below eps become 0. The
+// matrix products are dense and in Nx's order, so f64 results are Nx's bits.
+
+// m1 (n x n) . m2 (n x n), each sum from k = 0 upwards.
+void MatMul(const Matrix& m1, const Matrix& m2, int64_t n, Matrix& out) {
+  out.assign(n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < n; ++k) acc = acc + m1[i * n + k] * m2[k * n + j];
+      out[i * n + j] = acc;
+    }
+}
+
+// The n x n reflector for column slice `x` (the trailing x.size() rows), as
+// Nx.BinaryBackend.Matrix.householder_reflector.
+void Reflector(std::span<const double> x, int64_t n, double eps, Matrix& h) {
+  h.assign(n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i) h[i * n + i] = 1.0;
+  if (x.empty()) return;
+  double norm_sq = 0;
+  for (double e : x) norm_sq = e * e + norm_sq;
+  const double a_0 = x[0];
+  const double norm_sq_1on = norm_sq - a_0 * a_0;
+  if (norm_sq_1on < eps) return;  // scale 0: the identity
+  const double norm = std::sqrt(norm_sq);
+  const double v_0 = a_0 <= 0 ? a_0 - norm : -norm_sq_1on / (a_0 + norm);
+  const double v_0_sq = v_0 * v_0;
+  const double scale = 2 * v_0_sq / (norm_sq_1on + v_0_sq);
+  const int64_t pt = n - static_cast<int64_t>(x.size());
+  std::vector<double> v(x.size());
+  v[0] = 1;
+  for (size_t k = 1; k < x.size(); ++k) v[k] = x[k] / v_0;
+  for (int64_t row = pt; row < n; ++row)
+    for (int64_t col = pt; col < n; ++col)
+      h[row * n + col] = (row == col ? 1.0 : 0.0) - scale * v[row - pt] * v[col - pt];
+}
+
+void ApproximateZeros(Matrix& m, double eps) {
+  for (double& x : m)
+    if (std::fabs(x) < eps) x = 0.0 * x;
+}
+
+Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values, Matrix& vectors) {
+  const double eps = o.eps;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const double d = std::fabs(a[j * n + i] - a[i * n + j]);
+      if (!(std::isnan(d) || d <= eps))
+        return InvalidArgument() << "eigh: matrix must be hermitian, a matrix is hermitian iff X = adjoint(X)";
+    }
+  Matrix hess = a, q, h, t1, t2, col(n);
+  // Hessenberg decomposition (for n == 1 Nx's reflectors are identities).
+  for (int64_t i = 0; i + 2 <= n; ++i) {
+    col.assign(n - i - 1, 0.0);
+    for (int64_t k = i + 1; k < n; ++k) col[k - i - 1] = hess[k * n + i];
+    Reflector(col, n, eps, h);
+    if (i == 0) {
+      q = h;
+    } else {
+      MatMul(q, h, n, t1);
+      q.swap(t1);
+    }
+    Matrix h_adj(n * n);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < n; ++c) h_adj[r * n + c] = h[c * n + r];
+    MatMul(h, hess, n, t1);
+    MatMul(t1, h_adj, n, hess);
+  }
+  if (n < 2) {
+    q.assign(n * n, 1.0);
+  }
+  ApproximateZeros(hess, eps);
+  ApproximateZeros(q, eps);
+
+  // QR iterations.
+  Matrix a_cur = hess, q_cur = q, qq, rr, a_new, q_new;
+  for (int64_t iter = 0; iter < o.max_iter; ++iter) {
+    // qr_decomposition(a_cur, n, n, eps); n == 1 leaves a unchanged.
+    rr = a_cur;
+    qq.clear();
+    for (int64_t i = 0; i + 2 <= n; ++i) {
+      col.assign(n - i, 0.0);
+      for (int64_t k = i; k < n; ++k) col[k - i] = rr[k * n + i];
+      Reflector(col, n, eps, h);
+      if (qq.empty()) {
+        qq = h;
+      } else {
+        MatMul(qq, h, n, t1);
+        qq.swap(t1);
+      }
+      MatMul(h, rr, n, t2);
+      rr.swap(t2);
+    }
+    if (qq.empty()) {
+      qq.assign(n * n, 0.0);
+      for (int64_t i = 0; i < n; ++i) qq[i * n + i] = 1.0;
+    }
+    ApproximateZeros(qq, eps);
+    ApproximateZeros(rr, eps);
+    MatMul(rr, qq, n, a_new);
+    MatMul(q_cur, qq, n, q_new);
+    bool same = true;
+    for (int64_t k = 0; k < n * n && same; ++k) {
+      const double d = std::fabs(q_cur[k] - q_new[k]);
+      same = std::isnan(d) || d <= eps;
+    }
+    a_cur.swap(a_new);
+    q_cur.swap(q_new);
+    if (same) break;
+  }
+  values.resize(n);
+  for (int64_t i = 0; i < n; ++i) values[i] = a_cur[i * n + i];
+  ApproximateZeros(values, eps);
+  vectors = q_cur;
+  ApproximateZeros(vectors, eps);
+  return Status::Ok();
+}
+
+Status Eigh(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+  const int64_t n = a.shape.back();
+  const int64_t batches = BatchCount(a.shape, 2);
+  Matrix am(n * n), values, vectors;
+  for (int64_t batch = 0; batch < batches; ++batch) {
+    Read(a, batch * n * n, am);
+    PELEMAY_RETURN_IF_ERROR(EighOne(am, n, o, values, vectors));
+    if (op == OpCode::eigh_values) Write(out, batch * n, values);
+    else Write(out, batch * n * n, vectors);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LinAlg(OpCode op, const LinAlgAttrs& attrs, std::span<const ConstTensorView> args, const TensorView& out) {
+  switch (op) {
+    case OpCode::triangular_solve: return TriangularSolve(attrs, args[0], args[1], out);
+    case OpCode::lu_p:
+    case OpCode::lu_l:
+    case OpCode::lu_u: return Lu(op, attrs, args[0], out);
+    case OpCode::determinant: return Determinant(args[0], out);
+    case OpCode::cholesky: return Cholesky(attrs, args[0], out);
+    case OpCode::qr_q:
+    case OpCode::qr_r: return Qr(op, attrs, args[0], out);
+    case OpCode::eigh_values:
+    case OpCode::eigh_vectors: return Eigh(op, attrs, args[0], out);
+    default: return Internal() << "no linear-algebra kernel for " << GetOpInfo(op).name;
+  }
+}
+
+int64_t LinAlgScratchBytes(OpCode op, int64_t rows, int64_t cols, int64_t b_elements) {
+  // Whole-matrix f64 copies: a handful for the factorisations, more for eigh
+  // (a, Hessenberg form, Q, H, products), plus b and its transform for
+  // triangular_solve. Overflow saturates (the validator then refuses).
+  const double mat = static_cast<double>(std::max(rows, cols)) * static_cast<double>(std::max(rows, cols));
+  double copies = 4;
+  if (op == OpCode::eigh_values || op == OpCode::eigh_vectors) copies = 14;
+  if (op == OpCode::lu_p || op == OpCode::lu_l || op == OpCode::lu_u || op == OpCode::determinant) copies = 5;
+  const double bytes = 8 * (copies * mat + 3 * static_cast<double>(b_elements) + 2 * static_cast<double>(rows + cols));
+  return bytes >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);
+}
+
+}  // namespace pelemay::kernels
