@@ -263,11 +263,13 @@ void QrOne(const Matrix& a_in, int64_t m_in, int64_t n_in, double eps, Matrix& q
   for (int64_t i = 0; i < m; ++i) q[i * m + i] = 1.0;
   std::vector<double> v(m), w(std::max(m, n));
   for (int64_t i = 0; i <= max_i; ++i) {
-    double norm_sq = 0;
-    for (int64_t k = i; k < m; ++k) norm_sq += r[k * n + i] * r[k * n + i];
-    const double norm = std::sqrt(norm_sq);
+    // Nx computes |tail|^2 as |x|^2 - x_i^2, which cancels when the tail is
+    // small; summing the tail gives the same value without that error.
     const double x_i = r[i * n + i];
-    const double norm_sq_1on = norm_sq - std::fabs(x_i) * std::fabs(x_i);
+    double norm_sq_1on = 0;
+    for (int64_t k = i + 1; k < m; ++k) norm_sq_1on += r[k * n + i] * r[k * n + i];
+    const double norm_sq = norm_sq_1on + x_i * x_i;
+    const double norm = std::sqrt(norm_sq);
     const bool skip = norm_sq_1on < eps;
     const double v_0 = x_i <= 0 ? x_i - norm : -norm_sq_1on / (x_i + norm);
     const double div = skip ? 1.0 : v_0;
