@@ -298,6 +298,145 @@ if Code.ensure_loaded?(Nx) do
         end
       end
 
+      # Random well-conditioned (diagonally dominant) batches; both backends
+      # run Nx.LinAlg's own functions. triangular_solve, lu and eigh repeat
+      # Nx.BinaryBackend's f64 arithmetic and round once: bit-exact. The
+      # others follow Nx's default implementations (Nx.BinaryBackend has no
+      # callback for them, so Nx runs the default there, in the input type)
+      # but compute in f64: within 1.0e-4 (f32) / 1.0e-10 (f64), relative
+      # and absolute. svd is Nx's default on both sides (over our qr, eigh...):
+      # 1.0e-3 / 1.0e-8.
+      test "linear algebra" do
+        :rand.seed(:exsss, {3, 5, 7})
+
+        for t <- [{:f, 32}, {:f, 64}, {:s, 64}], shape <- [{3, 3}, {2, 4, 4}, {1, 1}] do
+          a = well_conditioned(t, shape)
+          n = elem(shape, tuple_size(shape) - 1)
+
+          batch =
+            shape
+            |> Tuple.delete_at(tuple_size(shape) - 1)
+            |> Tuple.delete_at(tuple_size(shape) - 2)
+
+          b_vec = random({:f, 32}, Tuple.append(batch, n))
+          b_mat = random(t, batch |> Tuple.append(n) |> Tuple.append(2))
+          b_right = random(t, batch |> Tuple.append(2) |> Tuple.append(n))
+
+          for left <- [true, false], lower <- [true, false], transform <- [:none, :transpose] do
+            opts = [left_side: left, lower: lower, transform_a: transform]
+            linalg(:exact, :triangular_solve, [a, b_vec, opts])
+            linalg(:exact, :triangular_solve, [a, if(left, do: b_mat, else: b_right), opts])
+          end
+
+          linalg(:exact, :lu, [a])
+          sym = symmetric(a)
+          linalg(:exact, :eigh, [sym])
+          linalg(:close, :cholesky, [spd(a)])
+          linalg(:close, :qr, [a])
+          linalg(:close, :qr, [a, [mode: :complete]])
+          linalg(:close, :determinant, [a])
+          linalg(:close, :solve, [a, b_vec])
+          linalg(:close, :solve, [a, b_mat])
+          linalg(:close, :svd, [a])
+        end
+
+        # Rectangular qr, both modes.
+        for t <- [{:f, 32}, {:f, 64}],
+            shape <- [{5, 3}, {3, 5}, {2, 4, 2}],
+            mode <- [:reduced, :complete] do
+          linalg(:close, :qr, [random(t, shape), [mode: mode]])
+        end
+
+        # Nx.BinaryBackend's data-dependent errors.
+        singular = Nx.tensor([[1.0, 0.0], [2.0, 0.0]])
+
+        assert_raise ArgumentError, "can't solve for singular matrix", fn ->
+          Nx.LinAlg.triangular_solve(on(singular, Backend), on(Nx.tensor([1.0, 2.0]), Backend))
+        end
+
+        assert_raise ArgumentError, ~r/matrix must be hermitian/, fn ->
+          Nx.LinAlg.eigh(on(Nx.tensor([[1.0, 2.0], [3.0, 4.0]]), Backend))
+        end
+      end
+
+      defp well_conditioned(t, shape) do
+        n = elem(shape, tuple_size(shape) - 1)
+        noise = random({:f, 64}, shape)
+        eye = Nx.eye(shape, type: {:f, 64}, backend: Nx.BinaryBackend)
+
+        signs =
+          Nx.iota(shape, axis: -1, backend: Nx.BinaryBackend)
+          |> Nx.remainder(2)
+          |> Nx.multiply(-2)
+          |> Nx.add(1)
+
+        noise
+        |> Nx.add(Nx.multiply(eye, Nx.multiply(signs, 4 * (n + 1))))
+        |> then(&if(elem(t, 0) == :s, do: Nx.round(&1), else: &1))
+        |> Nx.as_type(t)
+      end
+
+      # a a^T + n I, batched.
+      defp spd(a) do
+        r = Nx.rank(a)
+        batch = Enum.to_list(0..(r - 3)//1)
+        n = elem(a.shape, r - 1)
+        a = Nx.as_type(a, {:f, 64})
+
+        Nx.dot(a, [r - 1], batch, a, [r - 1], batch)
+        |> Nx.add(Nx.multiply(Nx.eye(a.shape, type: {:f, 64}, backend: Nx.BinaryBackend), n))
+      end
+
+      defp symmetric(a), do: Nx.add(a, Nx.transpose(a, axes: transpose_axes(a)))
+
+      defp transpose_axes(a) do
+        r = Nx.rank(a)
+        Enum.to_list(0..(r - 3)//1) ++ [r - 1, r - 2]
+      end
+
+      defp linalg(how, fun, args) do
+        # Nx's default implementations make constants on the default backend.
+        want =
+          Nx.with_default_backend(Nx.BinaryBackend, fn ->
+            apply(Nx.LinAlg, fun, Enum.map(args, &on(&1, Nx.BinaryBackend)))
+          end)
+
+        got =
+          Nx.with_default_backend(Backend, fn ->
+            apply(Nx.LinAlg, fun, Enum.map(args, &on(&1, Backend)))
+          end)
+
+        wants = if is_tuple(want), do: Tuple.to_list(want), else: [want]
+        gots = if is_tuple(got), do: Tuple.to_list(got), else: [got]
+
+        for {w, g} <- Enum.zip(wants, gots) do
+          assert %Nx.Tensor{data: %Backend{}} = g, "#{fun} did not stay on the backend"
+          assert {g.type, g.shape} == {w.type, w.shape}
+          message = "#{fun}(#{inspect(args, limit: 4)}):\nwant #{inspect(w)}\ngot  #{inspect(g)}"
+
+          case {how, w.type} do
+            {:exact, _} ->
+              assert Nx.to_binary(g) == Nx.to_binary(w), message
+
+            {:close, {k, _}} when k in [:s, :u] ->
+              assert Nx.to_binary(g) == Nx.to_binary(w), message
+
+            {:close, {_, bits}} ->
+              tol =
+                case {fun, bits} do
+                  {:svd, 32} -> 1.0e-3
+                  {:svd, _} -> 1.0e-8
+                  {_, 32} -> 1.0e-4
+                  _ -> 1.0e-10
+                end
+
+              assert Nx.all_close(on(g, Nx.BinaryBackend), w, rtol: tol, atol: tol)
+                     |> Nx.to_number() == 1,
+                     message
+          end
+        end
+      end
+
       defp index_tensor(type, shape, bound) do
         n = Tuple.product(shape)
 
