@@ -104,8 +104,8 @@ Result RunOp(const std::string& op, const std::vector<In>& inputs, DType out_dty
   return {Status::Ok(), Decode(out_dtype, (*out)[0].bytes)};
 }
 
-std::vector<double> RunOk(const std::string& op, const std::vector<In>& inputs, DType out_dtype,
-                          const Shape& out_shape, const Attrs& attrs = {}) {
+std::vector<double> RunOk(const std::string& op, const std::vector<In>& inputs, DType out_dtype, const Shape& out_shape,
+                          const Attrs& attrs = {}) {
   Result r = RunOp(op, inputs, out_dtype, out_shape, attrs);
   EXPECT_TRUE(r.status.ok()) << op << ": " << r.status.ToString();
   return r.values;
@@ -220,18 +220,16 @@ TEST(TriangularSolve, SolvesEveryVariantOnBatches) {
           at.set_lower(lower);
           at.set_transpose_a(transpose);
         };
-        const std::vector<double> x = RunOk("triangular_solve", {{{batch, n, n}, a}, {b_shape, b}}, DType::kF64,
-                                            b_shape, set);
-        const std::vector<double> check =
-            left ? MatMul(op_a, x, batch, n, n, m) : MatMul(x, op_a, batch, m, n, n);
+        const std::vector<double> x =
+            RunOk("triangular_solve", {{{batch, n, n}, a}, {b_shape, b}}, DType::kF64, b_shape, set);
+        const std::vector<double> check = left ? MatMul(op_a, x, batch, n, n, m) : MatMul(x, op_a, batch, m, n, n);
         SCOPED_TRACE(::testing::Message() << "left " << left << " lower " << lower << " transpose " << transpose);
         ExpectNear(check, b, 1e-12);
         // A batch of vectors: each solves like a one-column matrix.
         const std::vector<double> bv = Random(batch * n, rng);
         const std::vector<double> xv =
             RunOk("triangular_solve", {{{batch, n, n}, a}, {{batch, n}, bv}}, DType::kF64, {batch, n}, set);
-        const std::vector<double> cv =
-            left ? MatMul(op_a, xv, batch, n, n, 1) : MatMul(xv, op_a, batch, 1, n, n);
+        const std::vector<double> cv = left ? MatMul(op_a, xv, batch, n, n, 1) : MatMul(xv, op_a, batch, 1, n, n);
         ExpectNear(cv, bv, 1e-12);
       }
 }
@@ -239,8 +237,7 @@ TEST(TriangularSolve, SolvesEveryVariantOnBatches) {
 TEST(TriangularSolve, EveryFloatDtype) {
   for (DType in : kFloats)
     for (DType out : kFloats) {
-      const std::vector<double> x =
-          RunOk("triangular_solve", {{{3, 3}, kLower3, in}, {{3}, {4, 2, 4}, in}}, out, {3});
+      const std::vector<double> x = RunOk("triangular_solve", {{{3, 3}, kLower3, in}, {{3}, {4, 2, 4}, in}}, out, {3});
       SCOPED_TRACE(std::string(DTypeName(in)) + " -> " + std::string(DTypeName(out)));
       ExpectNear(x, {4.0 / 3, -2.0 / 3, 10.0 / 3}, 4 * Tol(out));
     }
@@ -271,9 +268,9 @@ TEST(Lu, KnownValuesAreNxBinaryBackendsBits) {
   EXPECT_EQ(RunOk("lu_l", {a4}, DType::kF64, {4, 4}),
             (std::vector<double>{1, 0, 0, 0, -0.3333333333333333, 1, 0, 0, -0.16666666666666666, 0.5, 1, 0,
                                  -0.6666666666666666, -0.25, -2.125, 1}));
-  EXPECT_EQ(RunOk("lu_u", {a4}, DType::kF64, {4, 4}),
-            (std::vector<double>{-3, 0, 5, 1, 0, 4, 3.6666666666666665, -1.6666666666666667, 0, 0, -2, 7, 0, 0, 0,
-                                 18.125}));
+  EXPECT_EQ(
+      RunOk("lu_u", {a4}, DType::kF64, {4, 4}),
+      (std::vector<double>{-3, 0, 5, 1, 0, 4, 3.6666666666666665, -1.6666666666666667, 0, 0, -2, 7, 0, 0, 0, 18.125}));
 }
 
 TEST(Lu, PLUReconstructsBatchesInEveryDtype) {
@@ -303,11 +300,11 @@ TEST(Lu, PLUReconstructsBatchesInEveryDtype) {
 
 TEST(Cholesky, KnownValuesAndReconstruction) {
   const In a{{4, 4}, {6, 3, 4, 8, 3, 6, 5, 1, 4, 5, 10, 7, 8, 1, 7, 25}};
-  ExpectNear(RunOk("cholesky", {a}, DType::kF64, {4, 4}),
-             {2.449489742783178, 0, 0, 0, 1.2247448713415892, 2.12132034358851, 0, 0, 1.6329931617887856,
-              1.4142135623641632, 2.309401076811113, 0, 3.2659863235775712, -1.4142135621332237, 1.5877132402027527,
-              3.1324910218175557},
-             1e-14);
+  ExpectNear(
+      RunOk("cholesky", {a}, DType::kF64, {4, 4}),
+      {2.449489742783178, 0, 0, 0, 1.2247448713415892, 2.12132034358851, 0, 0, 1.6329931617887856, 1.4142135623641632,
+       2.309401076811113, 0, 3.2659863235775712, -1.4142135621332237, 1.5877132402027527, 3.1324910218175557},
+      1e-14);
   std::mt19937 rng(3);
   const int64_t batch = 3, n = 5;
   const std::vector<double> s = Spd(batch, n, rng);
@@ -371,8 +368,7 @@ TEST(Qr, ReducedCompleteAndWideReconstruct) {
 
 TEST(Determinant, ClosedFormsLuAndSingular) {
   EXPECT_EQ(RunOk("determinant", {{{2, 2}, {1, 2, 3, 4}}}, DType::kF64, {}), std::vector<double>{-2});
-  EXPECT_EQ(RunOk("determinant", {{{3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 10}}}, DType::kF32, {}),
-            std::vector<double>{-3});
+  EXPECT_EQ(RunOk("determinant", {{{3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 10}}}, DType::kF32, {}), std::vector<double>{-3});
   EXPECT_EQ(RunOk("determinant", {{{4, 4}, {2, -1, 0, 3, 1, 4, 2, -2, -3, 0, 5, 1, 0.5, 2, -1, 6}}}, DType::kF64, {}),
             std::vector<double>{435});
   // A row swap flips the sign; a zero pivot gives exactly 0.
@@ -415,14 +411,12 @@ TEST(Eigh, KnownValuesAreNxBinaryBackendsBits) {
             (std::vector<double>{16.394095751822213, -9.737915095022883, 5.901451237179783, 4.334058850914665,
                                  -0.8916907045443621}));
   EXPECT_EQ(RunOk("eigh_vectors", {a}, DType::kF64, {5, 5}),
-            (std::vector<double>{0.11221971239916512, -0.004602509490776548, -0.8307172394420058,
-                                 -0.43588434819470223, -0.3275605627451578,  0.3952523722472298,
-                                 0.16311017043147058,  0.5304110625743325,   -0.5369559937472889,
-                                 -0.497474980177016,   0.42671245567659816,  0.325636054916526,
-                                 -0.13328218879649026, 0.6999857500434663,   -0.4518174021046361,
-                                 0.6031083405526857,   -0.7830181172241995,  -0.006855522560709417,
-                                 0.07909569449568182,  0.1297938547447491,   0.5341901422791441,
-                                 0.5042000249465092,   -0.103739257917157,   -0.15952086504438948,
+            (std::vector<double>{0.11221971239916512,  -0.004602509490776548, -0.8307172394420058, -0.43588434819470223,
+                                 -0.3275605627451578,  0.3952523722472298,    0.16311017043147058, 0.5304110625743325,
+                                 -0.5369559937472889,  -0.497474980177016,    0.42671245567659816, 0.325636054916526,
+                                 -0.13328218879649026, 0.6999857500434663,    -0.4518174021046361, 0.6031083405526857,
+                                 -0.7830181172241995,  -0.006855522560709417, 0.07909569449568182, 0.1297938547447491,
+                                 0.5341901422791441,   0.5042000249465092,    -0.103739257917157,  -0.15952086504438948,
                                  0.6513350168779571}));
   EXPECT_EQ(RunOk("eigh_values", {{{1, 1}, {3}}}, DType::kF64, {1}), std::vector<double>{3});
   EXPECT_EQ(RunOk("eigh_vectors", {{{1, 1}, {3}}}, DType::kF64, {1, 1}), std::vector<double>{1});
@@ -502,9 +496,9 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
   // triangular_solve's b must fit a (batch and the solved dimension).
   ExpectInvalid(Check("triangular_solve", {sq, {{4}, {}}}, DType::kF32, {4}), "does not fit");
   ExpectInvalid(Check("triangular_solve", {sq, {{2, 3}, {}}}, DType::kF32, {2, 3}), "does not fit");
-  EXPECT_TRUE(Check("triangular_solve", {sq, {{2, 3}, {}}}, DType::kF32, {2, 3},
-                    [](auto& at) { at.set_left_side(false); })
-                  .ok());
+  EXPECT_TRUE(Check("triangular_solve", {sq, {{2, 3}, {}}}, DType::kF32, {2, 3}, [](auto& at) {
+                at.set_left_side(false);
+              }).ok());
   ExpectInvalid(Check("triangular_solve", {{{2, 3, 3}, {}}, {{3, 3, 1}, {}}}, DType::kF32, {3, 3, 1}), "does not fit");
   ExpectInvalid(Check("triangular_solve", {sq, {{3}, {}}}, DType::kF32, {3, 1}), "produces");
   // Attributes: ranges, and only the op's own.

@@ -21,6 +21,7 @@ std::string FamilyName(OpFamily f) {
     case OpFamily::kReduce: return "reduction";
     case OpFamily::kArgReduce: return "arg-reduction";
     case OpFamily::kConvert: return "conversion";
+    case OpFamily::kLinAlg: return "linear algebra";
     default: return "structural";
   }
 }

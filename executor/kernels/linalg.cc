@@ -54,7 +54,8 @@ int64_t BatchCount(const Shape& shape, size_t matrix_rank) {
 // a lower-triangular one (transposing and/or reversing a and b), solved by
 // forward substitution one column of b at a time, and turned back.
 
-Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const ConstTensorView& b, const TensorView& out) {
+Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const ConstTensorView& b,
+                       const TensorView& out) {
   const int64_t n = a.shape.back();
   const bool b_vector = b.shape.size() + 1 == a.shape.size();
   const int64_t rows = b_vector ? n : b.shape[b.shape.size() - 2];

@@ -651,8 +651,8 @@ Status Checker::LinAlg() {
   switch (op) {
     case OpCode::triangular_solve: {
       const ValueType& b = Operand(1);
-      const bool vector = b.shape.size() + 1 == rank && std::equal(batch.begin(), batch.end(), b.shape.begin()) &&
-                          b.shape.back() == n;
+      const bool vector =
+          b.shape.size() + 1 == rank && std::equal(batch.begin(), batch.end(), b.shape.begin()) && b.shape.back() == n;
       const bool matrix = b.shape.size() == rank && std::equal(batch.begin(), batch.end(), b.shape.begin()) &&
                           b.shape[rank - (out_.left_side ? 2 : 1)] == n;
       if (!vector && !matrix)
