@@ -222,7 +222,12 @@ defmodule PelemayBackend.Proto.WireTest do
                   lhs_contract: [],
                   rhs_contract: [],
                   lhs_batch: [],
-                  rhs_batch: []
+                  rhs_batch: [],
+                  left_side: nil,
+                  lower: nil,
+                  transpose_a: nil,
+                  max_iter: nil,
+                  eps: nil
                 }}
 
       assert Proto.decode(:Error, "") ==

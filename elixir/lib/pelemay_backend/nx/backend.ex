@@ -999,7 +999,7 @@ defmodule PelemayBackend.Backend do
   # Complex: Nx's default implementation computed by Nx.BinaryBackend.
   @impl true
   def determinant(%{type: {:c, _}} = out, tensor),
-    do: on_binary(out, [tensor], &Nx.LinAlg.determinant/1)
+    do: on_binary(:determinant, out, [tensor], &Nx.LinAlg.determinant/1)
 
   def determinant(%{type: type, shape: shape} = out, tensor) do
     linalg(out, [tensor], fn p, [a] ->
@@ -1012,7 +1012,8 @@ defmodule PelemayBackend.Backend do
   # Nx's default: A = QR, then R x = Q^T b, in f64 in one program.
   # Complex: that default computed by Nx.BinaryBackend.
   @impl true
-  def solve(%{type: {:c, _}} = out, a, b), do: on_binary(out, [a, b], &Nx.LinAlg.solve/2)
+  def solve(%{type: {:c, _}} = out, a, b),
+    do: on_binary(:solve, out, [a, b], &Nx.LinAlg.solve/2)
 
   def solve(%{type: type, shape: shape} = out, a, b) do
     linalg(out, [a, b], fn p, [av, bv] ->
@@ -1093,8 +1094,9 @@ defmodule PelemayBackend.Backend do
   end
 
   # `fun` (an Nx function) applied to `tensors` on Nx.BinaryBackend, the
-  # result's bytes put into `out`.
-  defp on_binary(out, tensors, fun) do
+  # result's bytes put into `out`: a fallback of callback `name`.
+  defp on_binary(name, out, tensors, fun) do
+    :telemetry.execute([:pelemay_backend, :fallback], %{count: 1}, %{callback: name})
     pool = pool_of(tensors)
     previous = Nx.default_backend(Nx.BinaryBackend)
 
