@@ -503,6 +503,8 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
   ExpectInvalid(Check("triangular_solve", {sq, {{3}, {}}}, DType::kF32, {3, 1}), "produces");
   // Attributes: ranges, and only the op's own.
   ExpectInvalid(Check("eigh_values", {sq}, DType::kF32, {3}, [](auto& at) { at.set_max_iter(0); }), "max_iter");
+  ExpectInvalid(Check("eigh_vectors", {sq}, DType::kF32, {3, 3}, [](auto& at) { at.set_max_iter(1'000'001); }),
+                "max_iter");
   ExpectInvalid(Check("lu_u", {sq}, DType::kF32, {3, 3}, [](auto& at) { at.set_eps(NAN); }), "eps");
   ExpectInvalid(Check("lu_u", {sq}, DType::kF32, {3, 3}, [](auto& at) { at.set_left_side(true); }),
                 "does not take the attribute 'left_side'");

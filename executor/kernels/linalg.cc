@@ -476,7 +476,7 @@ int64_t LinAlgScratchBytes(OpCode op, int64_t rows, int64_t cols, int64_t b_elem
   // triangular_solve. Overflow saturates (the validator then refuses).
   const double mat = static_cast<double>(std::max(rows, cols)) * static_cast<double>(std::max(rows, cols));
   double copies = 4;
-  if (op == OpCode::eigh_values || op == OpCode::eigh_vectors) copies = 14;
+  if (op == OpCode::eigh_values || op == OpCode::eigh_vectors) copies = 18;
   if (op == OpCode::lu_p || op == OpCode::lu_l || op == OpCode::lu_u || op == OpCode::determinant) copies = 5;
   const double bytes = 8 * (copies * mat + 3 * static_cast<double>(b_elements) + 2 * static_cast<double>(rows + cols));
   return bytes >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);

@@ -630,7 +630,11 @@ Status Checker::LinAlg() {
   out_.eps = at.has_eps() ? at.eps() : (is_eigh ? 1e-4 : 1e-10);
   if (std::isnan(out_.eps)) return InvalidArgument() << info_.name << " eps must not be NaN";
   if (at.has_max_iter()) {
-    if (at.max_iter() < 1) return InvalidArgument() << info_.name << " max_iter must be >= 1, got " << at.max_iter();
+    // Nx would iterate as often as asked; a bound keeps one instruction from
+    // running for days (unshifted QR never converges on some inputs).
+    constexpr int64_t kMaxIter = 1'000'000;
+    if (at.max_iter() < 1 || at.max_iter() > kMaxIter)
+      return InvalidArgument() << info_.name << " max_iter must be in 1.." << kMaxIter << ", got " << at.max_iter();
     out_.max_iter = at.max_iter();
   }
   const size_t rank = a.shape.size();
