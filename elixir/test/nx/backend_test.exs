@@ -354,6 +354,25 @@ if Code.ensure_loaded?(Nx) do
           Nx.LinAlg.triangular_solve(on(singular, Backend), on(Nx.tensor([1.0, 2.0]), Backend))
         end
 
+        # solve of a singular system: Nx.BinaryBackend raises for f64 (its f32
+        # default returns noise); here both raise (docs/ops.md).
+        m = Nx.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], type: :f64)
+
+        for backend <- [Nx.BinaryBackend, Backend] do
+          assert_raise ArgumentError, "can't solve for singular matrix", fn ->
+            Nx.with_default_backend(backend, fn ->
+              Nx.LinAlg.solve(on(m, backend), on(Nx.tensor([1.0, 2.0, 3.0], type: :f64), backend))
+            end)
+          end
+        end
+
+        assert_raise ArgumentError, "can't solve for singular matrix", fn ->
+          Nx.LinAlg.solve(
+            on(Nx.as_type(m, :f32), Backend),
+            on(Nx.tensor([1.0, 2.0, 3.0]), Backend)
+          )
+        end
+
         assert_raise ArgumentError, ~r/matrix must be hermitian/, fn ->
           Nx.LinAlg.eigh(on(Nx.tensor([[1.0, 2.0], [3.0, 4.0]]), Backend))
         end
