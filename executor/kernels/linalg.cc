@@ -321,30 +321,70 @@ Status Qr(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const Tenso
 // Householder reduction to Hessenberg form, then unshifted QR iterations
 // until Q changes by at most eps (or max_iter). Eigenvalues are the diagonal,
 // in the order the iteration leaves them; values below eps become 0. The
-// matrix products are dense and in Nx's order, so f64 results are Nx's bits.
+// matrix products sum in Nx's order, so f64 results are Nx's bits.
 
-// m1 (n x n) . m2 (n x n), each sum from k = 0 upwards.
+// m1 (n x n) . m2 (n x n): each element summed from +0 over k = 0 upwards,
+// as Nx does; the k-outer loop keeps that order for every element and lets
+// the j loop run vectorised.
 void MatMul(const Matrix& m1, const Matrix& m2, int64_t n, Matrix& out) {
   out.assign(n * n, 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int64_t k = 0; k < n; ++k) acc = acc + m1[i * n + k] * m2[k * n + j];
-      out[i * n + j] = acc;
+  for (int64_t i = 0; i < n; ++i) {
+    double* o = &out[i * n];
+    for (int64_t k = 0; k < n; ++k) {
+      const double a = m1[i * n + k];
+      const double* b = &m2[k * n];
+      for (int64_t j = 0; j < n; ++j) o[j] = o[j] + a * b[j];
     }
+  }
+}
+
+// The products with a reflector h, which is the identity outside rows and
+// columns >= pt, skip its identity part: every skipped term is an exact zero
+// (0 * a finite value), which cannot change a sum that starts from +0, and a
+// copied element x becomes x + 0 (-0 turns into +0, as in the full sum). So
+// for finite data these equal Nx's full products bit for bit, in O(n (n-pt)^2).
+
+// h . m
+void ReflectLeft(const Matrix& h, const Matrix& m, int64_t n, int64_t pt, Matrix& out) {
+  out.assign(n * n, 0.0);
+  for (int64_t i = 0; i < pt; ++i)
+    for (int64_t j = 0; j < n; ++j) out[i * n + j] = m[i * n + j] + 0.0;
+  for (int64_t i = pt; i < n; ++i) {
+    double* o = &out[i * n];
+    for (int64_t k = pt; k < n; ++k) {
+      const double a = h[i * n + k];
+      const double* b = &m[k * n];
+      for (int64_t j = 0; j < n; ++j) o[j] = o[j] + a * b[j];
+    }
+  }
+}
+
+// m . h
+void ReflectRight(const Matrix& m, const Matrix& h, int64_t n, int64_t pt, Matrix& out) {
+  out.assign(n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    double* o = &out[i * n];
+    for (int64_t j = 0; j < pt; ++j) o[j] = m[i * n + j] + 0.0;
+    for (int64_t k = pt; k < n; ++k) {
+      const double a = m[i * n + k];
+      const double* b = &h[k * n];
+      for (int64_t j = pt; j < n; ++j) o[j] = o[j] + a * b[j];
+    }
+  }
 }
 
 // The n x n reflector for column slice `x` (the trailing x.size() rows), as
-// Nx.BinaryBackend.Matrix.householder_reflector.
-void Reflector(std::span<const double> x, int64_t n, double eps, Matrix& h) {
+// Nx.BinaryBackend.Matrix.householder_reflector. Returns the first row and
+// column that are not the identity's (n when h is the identity).
+int64_t Reflector(std::span<const double> x, int64_t n, double eps, Matrix& h) {
   h.assign(n * n, 0.0);
   for (int64_t i = 0; i < n; ++i) h[i * n + i] = 1.0;
-  if (x.empty()) return;
+  if (x.empty()) return n;
   double norm_sq = 0;
   for (double e : x) norm_sq = e * e + norm_sq;
   const double a_0 = x[0];
   const double norm_sq_1on = norm_sq - a_0 * a_0;
-  if (norm_sq_1on < eps) return;  // scale 0: the identity
+  if (norm_sq_1on < eps) return n;  // scale 0: the identity
   const double norm = std::sqrt(norm_sq);
   const double v_0 = a_0 <= 0 ? a_0 - norm : -norm_sq_1on / (a_0 + norm);
   const double v_0_sq = v_0 * v_0;
@@ -356,6 +396,7 @@ void Reflector(std::span<const double> x, int64_t n, double eps, Matrix& h) {
   for (int64_t row = pt; row < n; ++row)
     for (int64_t col = pt; col < n; ++col)
       h[row * n + col] = (row == col ? 1.0 : 0.0) - scale * v[row - pt] * v[col - pt];
+  return pt;
 }
 
 void ApproximateZeros(Matrix& m, double eps) {
@@ -376,18 +417,18 @@ Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values,
   for (int64_t i = 0; i + 2 <= n; ++i) {
     col.assign(n - i - 1, 0.0);
     for (int64_t k = i + 1; k < n; ++k) col[k - i - 1] = hess[k * n + i];
-    Reflector(col, n, eps, h);
+    const int64_t pt = Reflector(col, n, eps, h);
     if (i == 0) {
       q = h;
     } else {
-      MatMul(q, h, n, t1);
+      ReflectRight(q, h, n, pt, t1);
       q.swap(t1);
     }
     Matrix h_adj(n * n);
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < n; ++c) h_adj[r * n + c] = h[c * n + r];
-    MatMul(h, hess, n, t1);
-    MatMul(t1, h_adj, n, hess);
+    ReflectLeft(h, hess, n, pt, t1);
+    ReflectRight(t1, h_adj, n, pt, hess);
   }
   if (n < 2) {
     q.assign(n * n, 1.0);
@@ -404,14 +445,14 @@ Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values,
     for (int64_t i = 0; i + 2 <= n; ++i) {
       col.assign(n - i, 0.0);
       for (int64_t k = i; k < n; ++k) col[k - i] = rr[k * n + i];
-      Reflector(col, n, eps, h);
+      const int64_t pt = Reflector(col, n, eps, h);
       if (qq.empty()) {
         qq = h;
       } else {
-        MatMul(qq, h, n, t1);
+        ReflectRight(qq, h, n, pt, t1);
         qq.swap(t1);
       }
-      MatMul(h, rr, n, t2);
+      ReflectLeft(h, rr, n, pt, t2);
       rr.swap(t2);
     }
     if (qq.empty()) {
