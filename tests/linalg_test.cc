@@ -403,14 +403,33 @@ TEST(Determinant, ClosedFormsLuAndSingular) {
 // ---------------------------------------------------------------------------
 // eigh
 
+// Runs the packed eigh op on a batch of n x n matrices and splits its result
+// into eigenvalues [batch, n] and eigenvectors [batch, n, n].
+struct EighResult {
+  std::vector<double> values, vectors;
+};
+EighResult RunEigh(const In& in, DType out, const Attrs& attrs = {}) {
+  const int64_t n = in.shape.back();
+  Shape shape = in.shape;
+  shape[shape.size() - 2] = n + 1;
+  const std::vector<double> packed = RunOk("eigh", {in}, out, shape, attrs);
+  EighResult r;
+  for (size_t z = 0; z * (n + 1) * n < packed.size(); ++z) {
+    const auto* m = &packed[z * (n + 1) * n];
+    r.values.insert(r.values.end(), m, m + n);
+    r.vectors.insert(r.vectors.end(), m + n, m + (n + 1) * n);
+  }
+  return r;
+}
+
 const std::vector<double> kSym5 = {5, -1, 0, 1, 2, -1, 5, 0, 5, 3, 0, 0, 4, 7, 2, 1, 5, 7, 0, 9, 2, 3, 2, 9, 2};
 
 TEST(Eigh, KnownValuesAreNxBinaryBackendsBits) {
   const In a{{5, 5}, kSym5};
-  EXPECT_EQ(RunOk("eigh_values", {a}, DType::kF64, {5}),
-            (std::vector<double>{16.394095751822213, -9.737915095022883, 5.901451237179783, 4.334058850914665,
-                                 -0.8916907045443621}));
-  EXPECT_EQ(RunOk("eigh_vectors", {a}, DType::kF64, {5, 5}),
+  const EighResult r = RunEigh(a, DType::kF64);
+  EXPECT_EQ(r.values, (std::vector<double>{16.394095751822213, -9.737915095022883, 5.901451237179783, 4.334058850914665,
+                                           -0.8916907045443621}));
+  EXPECT_EQ(r.vectors,
             (std::vector<double>{0.11221971239916512,  -0.004602509490776548, -0.8307172394420058, -0.43588434819470223,
                                  -0.3275605627451578,  0.3952523722472298,    0.16311017043147058, 0.5304110625743325,
                                  -0.5369559937472889,  -0.497474980177016,    0.42671245567659816, 0.325636054916526,
@@ -418,8 +437,7 @@ TEST(Eigh, KnownValuesAreNxBinaryBackendsBits) {
                                  -0.7830181172241995,  -0.006855522560709417, 0.07909569449568182, 0.1297938547447491,
                                  0.5341901422791441,   0.5042000249465092,    -0.103739257917157,  -0.15952086504438948,
                                  0.6513350168779571}));
-  EXPECT_EQ(RunOk("eigh_values", {{{1, 1}, {3}}}, DType::kF64, {1}), std::vector<double>{3});
-  EXPECT_EQ(RunOk("eigh_vectors", {{{1, 1}, {3}}}, DType::kF64, {1, 1}), std::vector<double>{1});
+  EXPECT_EQ(RunOk("eigh", {{{1, 1}, {3}}}, DType::kF64, {2, 1}), (std::vector<double>{3, 1}));
 }
 
 // Nx.BinaryBackend's eigh (unshifted QR iterations that stop once Q moves
@@ -445,8 +463,9 @@ TEST(Eigh, EigenpairsOfBatchesInEveryDtype) {
       at.set_eps(1e-10);
       at.set_max_iter(5000);
     };
-    const auto w = RunOk("eigh_values", {in}, t, {batch, n}, set);
-    const auto v = RunOk("eigh_vectors", {in}, t, {batch, n, n}, set);
+    const EighResult r = RunEigh(in, t, set);
+    const auto& w = r.values;
+    const auto& v = r.vectors;
     const std::vector<double> a = Decode(t, Encode(t, s));
     SCOPED_TRACE(DTypeName(t));
     std::vector<double> vw(v.size()), eye(v.size(), 0.0);
@@ -456,7 +475,7 @@ TEST(Eigh, EigenpairsOfBatchesInEveryDtype) {
         for (int64_t j = 0; j < n; ++j) vw[(z * n + i) * n + j] = v[(z * n + i) * n + j] * w[z * n + j];
       }
       const std::vector<double> one(a.begin() + z * n * n, a.begin() + (z + 1) * n * n);
-      const auto w1 = RunOk("eigh_values", {{{n, n}, one, t}}, t, {n}, set);
+      const auto w1 = RunEigh({{n, n}, one, t}, t, set).values;
       EXPECT_EQ(w1, std::vector<double>(w.begin() + z * n, w.begin() + (z + 1) * n));
     }
     ExpectNear(MatMul(Transpose(v, batch, n, n), v, batch, n, n, n), eye, 1e-2);
@@ -465,11 +484,11 @@ TEST(Eigh, EigenpairsOfBatchesInEveryDtype) {
 }
 
 TEST(Eigh, AsymmetricInputIsInvalidArgument) {
-  Result r = RunOp("eigh_values", {{{2, 2}, {1, 2, 3, 4}}}, DType::kF32, {2});
+  Result r = RunOp("eigh", {{{2, 2}, {1, 2, 3, 4}}}, DType::kF32, {3, 2});
   EXPECT_EQ(r.status.code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.status.message().find("must be hermitian"), std::string::npos) << r.status.ToString();
   // Within eps (Nx's default 1e-4) counts as symmetric.
-  EXPECT_TRUE(RunOp("eigh_values", {{{2, 2}, {1, 2, 2.00001, 4}}}, DType::kF32, {2}).status.ok());
+  EXPECT_TRUE(RunOp("eigh", {{{2, 2}, {1, 2, 2.00001, 4}}}, DType::kF32, {3, 2}).status.ok());
 }
 
 // ---------------------------------------------------------------------------
@@ -487,7 +506,7 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
   ExpectInvalid(Check("lu_l", {sq}, DType::kS32, {3, 3}), "cannot produce");
   EXPECT_TRUE(Check("lu_p", {sq}, DType::kS64, {3, 3}).ok());
   ExpectInvalid(Check("determinant", {sq}, DType::kF32, {3}), "produces");
-  ExpectInvalid(Check("eigh_values", {sq}, DType::kF32, {3, 3}), "produces");
+  ExpectInvalid(Check("eigh", {sq}, DType::kF32, {3, 3}), "produces");
   ExpectInvalid(Check("qr_q", {{{5, 3}, {}}}, DType::kF32, {5, 4}), "produces");
   EXPECT_TRUE(Check("qr_q", {{{5, 3}, {}}}, DType::kF32, {5, 5}).ok());
   EXPECT_TRUE(Check("qr_r", {{{5, 3}, {}}}, DType::kF32, {3, 3}).ok());
@@ -502,9 +521,8 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
   ExpectInvalid(Check("triangular_solve", {{{2, 3, 3}, {}}, {{3, 3, 1}, {}}}, DType::kF32, {3, 3, 1}), "does not fit");
   ExpectInvalid(Check("triangular_solve", {sq, {{3}, {}}}, DType::kF32, {3, 1}), "produces");
   // Attributes: ranges, and only the op's own.
-  ExpectInvalid(Check("eigh_values", {sq}, DType::kF32, {3}, [](auto& at) { at.set_max_iter(0); }), "max_iter");
-  ExpectInvalid(Check("eigh_vectors", {sq}, DType::kF32, {3, 3}, [](auto& at) { at.set_max_iter(1'000'001); }),
-                "max_iter");
+  ExpectInvalid(Check("eigh", {sq}, DType::kF32, {4, 3}, [](auto& at) { at.set_max_iter(0); }), "max_iter");
+  ExpectInvalid(Check("eigh", {sq}, DType::kF32, {4, 3}, [](auto& at) { at.set_max_iter(1'000'001); }), "max_iter");
   ExpectInvalid(Check("lu_u", {sq}, DType::kF32, {3, 3}, [](auto& at) { at.set_eps(NAN); }), "eps");
   ExpectInvalid(Check("lu_u", {sq}, DType::kF32, {3, 3}, [](auto& at) { at.set_left_side(true); }),
                 "does not take the attribute 'left_side'");
@@ -517,7 +535,7 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
 TEST(LinAlgValidation, ScratchCountsAgainstTheBudget) {
   ProgramBuilder b;
   const uint32_t a = b.Input(DType::kF32, {4096, 4096});
-  b.Add("eigh_values", {a}, DType::kF32, {4096});
+  b.Add("eigh", {a}, DType::kF32, {4097, 4096});
   b.Output(b.last());
   Limits limits;
   limits.memory_budget_bytes = int64_t{256} << 20;

@@ -480,15 +480,16 @@ Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values,
   return Status::Ok();
 }
 
-Status Eigh(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+// Packed per matrix as n + 1 rows of n: the eigenvalues, then the vectors.
+Status Eigh(const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
   const int64_t n = a.shape.back();
   const int64_t batches = BatchCount(a.shape, 2);
   Matrix am(n * n), values, vectors;
   for (int64_t batch = 0; batch < batches; ++batch) {
     Read(a, batch * n * n, am);
     PELEMAY_RETURN_IF_ERROR(EighOne(am, n, o, values, vectors));
-    if (op == OpCode::eigh_values) Write(out, batch * n, values);
-    else Write(out, batch * n * n, vectors);
+    Write(out, batch * (n + 1) * n, values);
+    Write(out, batch * (n + 1) * n + n, vectors);
   }
   return Status::Ok();
 }
@@ -505,8 +506,7 @@ Status LinAlg(OpCode op, const LinAlgAttrs& attrs, std::span<const ConstTensorVi
     case OpCode::cholesky: return Cholesky(attrs, args[0], out);
     case OpCode::qr_q:
     case OpCode::qr_r: return Qr(op, attrs, args[0], out);
-    case OpCode::eigh_values:
-    case OpCode::eigh_vectors: return Eigh(op, attrs, args[0], out);
+    case OpCode::eigh: return Eigh(attrs, args[0], out);
     default: return Internal() << "no linear-algebra kernel for " << GetOpInfo(op).name;
   }
 }
@@ -517,7 +517,7 @@ int64_t LinAlgScratchBytes(OpCode op, int64_t rows, int64_t cols, int64_t b_elem
   // triangular_solve. Overflow saturates (the validator then refuses).
   const double mat = static_cast<double>(std::max(rows, cols)) * static_cast<double>(std::max(rows, cols));
   double copies = 4;
-  if (op == OpCode::eigh_values || op == OpCode::eigh_vectors) copies = 18;
+  if (op == OpCode::eigh) copies = 18;
   if (op == OpCode::lu_p || op == OpCode::lu_l || op == OpCode::lu_u || op == OpCode::determinant) copies = 5;
   const double bytes = 8 * (copies * mat + 3 * static_cast<double>(b_elements) + 2 * static_cast<double>(rows + cols));
   return bytes >= 9.0e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);

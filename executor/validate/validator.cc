@@ -623,7 +623,7 @@ Status Checker::LinAlg() {
   const ValueType& a = Operand(0);
   const auto& at = in_.attrs();
   const OpCode op = out_.op;
-  const bool is_eigh = op == OpCode::eigh_values || op == OpCode::eigh_vectors;
+  const bool is_eigh = op == OpCode::eigh;
   out_.left_side = !at.has_left_side() || at.left_side();
   out_.lower = !at.has_lower() || at.lower();
   out_.transpose_a = at.has_transpose_a() && at.transpose_a();
@@ -667,7 +667,7 @@ Status Checker::LinAlg() {
       break;
     }
     case OpCode::determinant: PELEMAY_RETURN_IF_ERROR(Expect(rt, batch)); break;
-    case OpCode::eigh_values: PELEMAY_RETURN_IF_ERROR(Expect(rt, with({n}))); break;
+    case OpCode::eigh: PELEMAY_RETURN_IF_ERROR(Expect(rt, with({n + 1, n}))); break;
     case OpCode::qr_q:
     case OpCode::qr_r: {
       const int64_t k = std::min(m, n);

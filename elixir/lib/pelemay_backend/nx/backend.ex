@@ -1056,8 +1056,21 @@ defmodule PelemayBackend.Backend do
 
     linalg(out, [tensor], fn p, [a] ->
       {p, a} = linalg_input(p, a)
-      {p, vals} = Program.op(p, "eigh_values", [a], vals_out.type, dims(vals_out.shape), attrs)
-      {p, vecs} = Program.op(p, "eigh_vectors", [a], vecs_out.type, dims(vecs_out.shape), attrs)
+      # One instruction computes both, packed as [..., n + 1, n]: row 0 the
+      # eigenvalues, the other rows the eigenvectors.
+      vec_dims = dims(vecs_out.shape)
+      {batch, [n, n]} = Enum.split(vec_dims, -2)
+      rank = length(vec_dims)
+      {p, packed} = Program.op(p, "eigh", [a], vecs_out.type, batch ++ [n + 1, n], attrs)
+      zeros = List.duplicate(0, rank)
+      {p, vals} = Program.op(p, "slice", [packed], vecs_out.type, batch ++ [1, n], start: zeros)
+      {p, vals} = Program.reshape(p, vals, dims(vals_out.shape))
+
+      {p, vecs} =
+        Program.op(p, "slice", [packed], vecs_out.type, vec_dims,
+          start: List.replace_at(zeros, rank - 2, 1)
+        )
+
       {p, [vals, vecs]}
     end)
   end
