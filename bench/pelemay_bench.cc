@@ -1,5 +1,6 @@
 // pelemay_bench: single-threaded kernel throughput against same-process
-// baselines (memcpy for memory-bound kernels, OpenBLAS sgemm for dot), then a
+// baselines (memcpy for memory-bound kernels, OpenBLAS sgemm for dot, a
+// direct loop for conv), then a
 // table of ratios with the targets the kernels are held to.
 //
 // Run it with OpenBLAS's core and cache overrides removed, so OpenBLAS picks
@@ -33,6 +34,7 @@
 #include "executor/core/dtype.h"
 #include "executor/core/shape.h"
 #include "executor/core/status.h"
+#include "executor/kernels/conv.h"
 #include "executor/kernels/elementwise.h"
 #include "executor/kernels/gemm.h"
 #include "executor/kernels/reduce.h"
@@ -154,12 +156,76 @@ void BM_Sgemm_OpenBLAS(benchmark::State& state) {
   SetFlops(state, n);
 }
 
+// --- conv -------------------------------------------------------------------
+// A ResNet-style layer: 64 -> 64 channels, 3x3 kernel, 56x56 image, padding
+// 1, batch 1. Ours (im2col + GEMM) against the direct seven-loop convolution
+// a straightforward port would write, in f32 like ours.
+
+constexpr int64_t kConvC = 64, kConvO = 64, kConvHW = 56, kConvK = 3;
+
+void SetConvFlops(benchmark::State& state) {
+  state.counters["FLOPS"] = benchmark::Counter(2.0 * kConvO * kConvC * kConvK * kConvK * kConvHW * kConvHW,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Conv_F32(benchmark::State& state) {
+  const auto x = RandomFloats(kConvC * kConvHW * kConvHW, 7), k = RandomFloats(kConvO * kConvC * kConvK * kConvK, 8);
+  std::vector<float> y(static_cast<size_t>(kConvO * kConvHW * kConvHW));
+  const std::vector<int64_t> ones = {1, 1}, pad = {1, 1};
+  const kernels::ConvGeometry g{{1, kConvC, kConvHW, kConvHW},
+                                {kConvO, kConvC, kConvK, kConvK},
+                                {1, kConvO, kConvHW, kConvHW},
+                                ones,
+                                pad,
+                                ones,
+                                ones,
+                                1,
+                                1};
+  for (auto _ : state) {
+    kernels::Conv(DType::kF32, g, Bytes(x), Bytes(k), Bytes(y), nullptr);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetConvFlops(state);
+}
+
+void BM_ConvDirect_F32(benchmark::State& state) {
+  const auto x = RandomFloats(kConvC * kConvHW * kConvHW, 7), k = RandomFloats(kConvO * kConvC * kConvK * kConvK, 8);
+  std::vector<float> y(static_cast<size_t>(kConvO * kConvHW * kConvHW));
+  for (auto _ : state) {
+    for (int64_t o = 0; o < kConvO; ++o) {
+      for (int64_t i = 0; i < kConvHW; ++i) {
+        for (int64_t j = 0; j < kConvHW; ++j) {
+          float acc = 0;
+          for (int64_t c = 0; c < kConvC; ++c) {
+            for (int64_t ki = 0; ki < kConvK; ++ki) {
+              const int64_t r = i + ki - 1;
+              if (r < 0 || r >= kConvHW) continue;
+              for (int64_t kj = 0; kj < kConvK; ++kj) {
+                const int64_t s = j + kj - 1;
+                if (s < 0 || s >= kConvHW) continue;
+                acc += x[(c * kConvHW + r) * kConvHW + s] * k[((o * kConvC + c) * kConvK + ki) * kConvK + kj];
+              }
+            }
+          }
+          y[(o * kConvHW + i) * kConvHW + j] = acc;
+        }
+      }
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  SetConvFlops(state);
+}
+
 BENCHMARK(BM_Memcpy)->Arg(k1M)->Arg(k32M)->UseRealTime();
 BENCHMARK(BM_Add_F32)->Arg(k1M)->Arg(k32M)->UseRealTime();
 BENCHMARK(BM_Exp_F32)->Arg(k1M)->UseRealTime();
 BENCHMARK(BM_Sum_F32)->Arg(k1M)->UseRealTime();
 BENCHMARK(BM_Dot_F32)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();
 BENCHMARK(BM_Sgemm_OpenBLAS)->Arg(256)->Arg(512)->Arg(1024)->UseRealTime();
+BENCHMARK(BM_Conv_F32)->UseRealTime();
+BENCHMARK(BM_ConvDirect_F32)->UseRealTime();
 
 // --- summary ----------------------------------------------------------------
 
@@ -221,6 +287,8 @@ void PrintSummary(const CapturingReporter& r) {
     PrintRatio(what.c_str(), r.Rate("BM_Dot_F32" + arg, "FLOPS"), r.Rate("BM_Sgemm_OpenBLAS" + arg, "FLOPS"), "GFLOPS",
                1e9, n == 512 ? 0.40 : 0);
   }
+  PrintRatio("conv f32 56x56x64 vs loop", r.Rate("BM_Conv_F32", "FLOPS"), r.Rate("BM_ConvDirect_F32", "FLOPS"),
+             "GFLOPS", 1e9, 0);
 }
 
 }  // namespace

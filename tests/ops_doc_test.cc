@@ -22,6 +22,9 @@ std::string FamilyName(OpFamily f) {
     case OpFamily::kArgReduce: return "arg-reduction";
     case OpFamily::kConvert: return "conversion";
     case OpFamily::kLinAlg: return "linear algebra";
+    case OpFamily::kWindowReduce: return "window reduction";
+    case OpFamily::kWindowScatter: return "window scatter";
+    case OpFamily::kConv: return "convolution";
     default: return "structural";
   }
 }
@@ -45,6 +48,7 @@ std::string Render() {
     if (kernels::HasSimdKernel(op.code, DType::kF32)) simd = "f16, bf16, f32, f64";
     if (op.code == OpCode::sum) simd = "f32, f64 (rows)";
     if (op.code == OpCode::dot) simd = "f32, f64";
+    if (op.code == OpCode::conv) simd = "f16, bf16, f32, f64 (the GEMM)";
     os << "| `" << op.name << "` | " << FamilyName(op.family) << " | "
        << (op.arity < 0 ? std::string("1+") : std::to_string(op.arity)) << " | " << DTypeClassName(op.dtypes) << " | "
        << (op.attributes.empty() ? std::string("-") : std::string(op.attributes)) << " | " << simd << " | "

@@ -6,12 +6,14 @@
 #include "executor/core/thread_pool.h"
 #include "executor/interp/indexing.h"
 #include "executor/interp/layout_ops.h"
+#include "executor/kernels/conv.h"
 #include "executor/kernels/convert.h"
 #include "executor/kernels/elementwise.h"
 #include "executor/kernels/gemm.h"
 #include "executor/kernels/linalg.h"
 #include "executor/kernels/reduce.h"
 #include "executor/kernels/scatter.h"
+#include "executor/kernels/window.h"
 
 namespace pelemay {
 namespace {
@@ -116,6 +118,36 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
       return kernels::Scatter(ci.op == OpCode::indexed_add, args[0], args[1], args[2], ci.axes, out);
     case OpFamily::kLinAlg:
       return kernels::LinAlg(ci.op, {ci.left_side, ci.lower, ci.transpose_a, ci.eps, ci.max_iter}, args, out);
+    case OpFamily::kWindowReduce:
+    case OpFamily::kWindowScatter: {
+      std::vector<int64_t> lo, hi;
+      for (const PadSpec& p : ci.padding) {
+        lo.push_back(p.lo);
+        hi.push_back(p.hi);
+      }
+      // The validator resolved every per-axis list (scatters: dilations 1).
+      const kernels::WindowGrid grid{args[0].shape,
+                                     info.family == OpFamily::kWindowReduce ? out.shape : args[1].shape,
+                                     ci.window_dimensions,
+                                     ci.strides,
+                                     lo,
+                                     hi,
+                                     ci.window_dilations};
+      if (info.family == OpFamily::kWindowReduce)
+        kernels::WindowReduce(ci.op, args[0].dtype, grid, args[0].bytes, out.bytes, pool);
+      else
+        kernels::WindowScatter(ci.op, args[0].dtype, out.dtype, grid, args[0].bytes, args[1].bytes, args[2].bytes,
+                               out.bytes);
+      return Status::Ok();
+    }
+    case OpFamily::kConv: {
+      std::vector<int64_t> lo;
+      for (const PadSpec& p : ci.padding) lo.push_back(p.lo);
+      const kernels::ConvGeometry geo{args[0].shape,     args[1].shape,      out.shape,         ci.strides,     lo,
+                                      ci.input_dilation, ci.kernel_dilation, ci.feature_groups, ci.batch_groups};
+      kernels::Conv(out.dtype, geo, args[0].bytes, args[1].bytes, out.bytes, pool);
+      return Status::Ok();
+    }
   }
   return Internal() << "no kernel for " << info.name;
 }

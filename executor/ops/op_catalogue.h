@@ -36,6 +36,9 @@ enum class OpFamily {
   kGather,
   kScatter,
   kLinAlg,
+  kWindowReduce,
+  kWindowScatter,
+  kConv,
 };
 
 // Which operand dtypes an op accepts.

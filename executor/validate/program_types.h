@@ -38,7 +38,12 @@ struct CheckedInstruction {
   bool keep_axes = false;
   bool tie_break_high = false;
   std::vector<int64_t> lhs_contract, rhs_contract, lhs_batch, rhs_batch;
-  Buffer constant;  // constant: the literal, already in the result dtype
+  // Window ops and conv (strides and padding above apply too).
+  std::vector<int64_t> window_dimensions;                // window ops
+  std::vector<int64_t> window_dilations;                 // window reductions (all 1 if unset)
+  std::vector<int64_t> input_dilation, kernel_dilation;  // conv (all 1 if unset)
+  int64_t feature_groups = 1, batch_groups = 1;          // conv
+  Buffer constant;                                       // constant: the literal, already in the result dtype
   bool constant_is_scalar = false;
   // Linear algebra (Nx.LinAlg options, defaults as Nx's).
   bool left_side = true, lower = true, transpose_a = false;

@@ -6,7 +6,9 @@
 #include <set>
 #include <string>
 
+#include "executor/kernels/conv.h"
 #include "executor/kernels/linalg.h"
+#include "executor/kernels/window.h"
 #include "executor/validate/tensor_payload.h"
 
 namespace pelemay {
@@ -76,6 +78,13 @@ class Checker {
   Status CheckIndexOperand(size_t i) const;
   Status AxisAttribute(size_t rank);
   Status LinAlg();
+  Status WindowReduce();
+  Status WindowScatter();
+  Status Conv();
+  Status WindowGridOf(const ValueType& a, Shape& counts);
+  Status PerAxis(const google::protobuf::RepeatedField<int64_t>& field, const char* name, size_t n, int64_t fill,
+                 std::vector<int64_t>& out);
+  Status LoHi(size_t n);
 
   const CheckedProgram& prog_;
   const v1::Instruction& in_;
@@ -141,6 +150,12 @@ Status Checker::CheckUnusedAttributes() {
       {"transpose_a", a.has_transpose_a()},
       {"max_iter", a.has_max_iter()},
       {"eps", a.has_eps()},
+      {"window_dimensions", a.window_dimensions_size() > 0},
+      {"window_dilations", a.window_dilations_size() > 0},
+      {"input_dilation", a.input_dilation_size() > 0},
+      {"kernel_dilation", a.kernel_dilation_size() > 0},
+      {"feature_group_size", a.has_feature_group_size()},
+      {"batch_group_size", a.has_batch_group_size()},
   };
   for (const auto& f : fields)
     if (f.set && !uses(f.name))
@@ -179,6 +194,9 @@ Status Checker::Run() {
     case OpFamily::kGather: return Gather();
     case OpFamily::kScatter: return Scatter();
     case OpFamily::kLinAlg: return LinAlg();
+    case OpFamily::kWindowReduce: return WindowReduce();
+    case OpFamily::kWindowScatter: return WindowScatter();
+    case OpFamily::kConv: return Conv();
   }
   return Internal() << "no rule for " << info_.name;
 }
@@ -681,6 +699,143 @@ Status Checker::LinAlg() {
     default: PELEMAY_RETURN_IF_ERROR(Expect(rt, a.shape)); break;
   }
   out_.scratch_bytes = kernels::LinAlgScratchBytes(op, m, n, b_elements);
+  return Status::Ok();
+}
+
+// Window sizes, strides and dilations stay below 2^31 and padding below
+// 2^40 in magnitude: every index the kernels compute (o * stride + k *
+// dilation - lo) then stays far from int64 overflow. No real model comes near.
+constexpr int64_t kMaxWindowParam = int64_t{1} << 31;
+constexpr int64_t kMaxWindowPad = int64_t{1} << 40;
+
+// A per-axis attribute: n entries each in [1, 2^31], or empty for all `fill`.
+Status Checker::PerAxis(const google::protobuf::RepeatedField<int64_t>& field, const char* name, size_t n, int64_t fill,
+                        std::vector<int64_t>& out) {
+  out.assign(field.begin(), field.end());
+  if (out.empty()) out.assign(n, fill);
+  if (out.size() != n)
+    return InvalidArgument() << info_.name << " needs " << n << " " << name << " entries, got " << out.size();
+  for (size_t i = 0; i < n; ++i)
+    if (out[i] < 1 || out[i] > kMaxWindowParam)
+      return InvalidArgument() << info_.name << " " << name << " " << out[i] << " at axis " << i
+                               << " is out of range [1, 2^31]";
+  return Status::Ok();
+}
+
+// padding: n entries of lo/hi with interior 0 (or empty for none).
+Status Checker::LoHi(size_t n) {
+  const auto& pads = in_.attrs().padding();
+  if (pads.empty()) out_.padding.assign(n, PadSpec{});
+  else if (static_cast<size_t>(pads.size()) != n)
+    return InvalidArgument() << info_.name << " needs " << n << " padding entries, got " << pads.size();
+  for (int i = 0; i < pads.size(); ++i) {
+    const auto& p = pads[i];
+    if (p.interior() != 0)
+      return InvalidArgument() << info_.name << " padding at axis " << i << " has interior " << p.interior()
+                               << "; only lo/hi are allowed";
+    if (p.lo() < -kMaxWindowPad || p.lo() > kMaxWindowPad || p.hi() < -kMaxWindowPad || p.hi() > kMaxWindowPad)
+      return InvalidArgument() << info_.name << " padding at axis " << i << " is out of range (|lo|, |hi| <= 2^40)";
+    out_.padding.push_back({p.lo(), p.hi(), 0});
+  }
+  return Status::Ok();
+}
+
+// window_dimensions, strides, padding (and dilations for reductions) over
+// operand `a`; `counts` gets the number of windows per axis.
+Status Checker::WindowGridOf(const ValueType& a, Shape& counts) {
+  const size_t rank = a.shape.size();
+  const auto& at = in_.attrs();
+  out_.window_dimensions.assign(at.window_dimensions().begin(), at.window_dimensions().end());
+  if (out_.window_dimensions.size() != rank)
+    return InvalidArgument() << info_.name << " needs one window dimension per axis: " << out_.window_dimensions.size()
+                             << " for rank " << rank;
+  std::vector<int64_t> ignored;
+  PELEMAY_RETURN_IF_ERROR(PerAxis(at.window_dimensions(), "window dimension", rank, 1, ignored));
+  PELEMAY_RETURN_IF_ERROR(PerAxis(at.strides(), "stride", rank, 1, out_.strides));
+  PELEMAY_RETURN_IF_ERROR(PerAxis(at.window_dilations(), "window dilation", rank, 1, out_.window_dilations));
+  PELEMAY_RETURN_IF_ERROR(LoHi(rank));
+  for (size_t i = 0; i < rank; ++i) {
+    const auto n = kernels::WindowCount(a.shape[i], out_.padding[i].lo, out_.padding[i].hi, out_.window_dimensions[i],
+                                        out_.strides[i], out_.window_dilations[i]);
+    if (!n || *n < 0)
+      return InvalidArgument() << info_.name << " has no window position along axis " << i << " (size " << a.shape[i]
+                               << " padded by " << out_.padding[i].lo << "/" << out_.padding[i].hi << ", window "
+                               << out_.window_dimensions[i] << " dilated by " << out_.window_dilations[i] << ")";
+    counts.push_back(*n);
+  }
+  return Status::Ok();
+}
+
+Status Checker::WindowReduce() {
+  const ValueType& a = Operand(0);
+  Shape counts;
+  PELEMAY_RETURN_IF_ERROR(WindowGridOf(a, counts));
+  return Expect(a.dtype, counts);
+}
+
+Status Checker::WindowScatter() {
+  const ValueType& t = Operand(0);
+  const ValueType& src = Operand(1);
+  const ValueType& init = Operand(2);
+  Shape counts;
+  PELEMAY_RETURN_IF_ERROR(WindowGridOf(t, counts));
+  if (src.shape != counts)
+    return InvalidArgument() << info_.name << " source has shape " << ShapeString(src.shape) << ", the windows "
+                             << ShapeString(counts);
+  if (init.dtype != src.dtype || !init.shape.empty())
+    return InvalidArgument() << info_.name << " init value must be a scalar " << DTypeName(src.dtype) << ", got "
+                             << Str(init);
+  return Expect(src.dtype, t.shape);
+}
+
+Status Checker::Conv() {
+  const ValueType& x = Operand(0);
+  const ValueType& k = Operand(1);
+  const auto& at = in_.attrs();
+  if (x.dtype != k.dtype)
+    return InvalidArgument() << "conv operands differ in dtype (" << DTypeName(x.dtype) << " vs " << DTypeName(k.dtype)
+                             << "); insert as_type";
+  if (x.shape.size() < 2 || k.shape.size() != x.shape.size())
+    return InvalidArgument() << "conv needs input and kernel of one rank >= 2, got " << ShapeString(x.shape) << " and "
+                             << ShapeString(k.shape);
+  const size_t sp = x.shape.size() - 2;
+  PELEMAY_RETURN_IF_ERROR(PerAxis(at.strides(), "stride", sp, 1, out_.strides));
+  PELEMAY_RETURN_IF_ERROR(PerAxis(at.input_dilation(), "input dilation", sp, 1, out_.input_dilation));
+  PELEMAY_RETURN_IF_ERROR(PerAxis(at.kernel_dilation(), "kernel dilation", sp, 1, out_.kernel_dilation));
+  PELEMAY_RETURN_IF_ERROR(LoHi(sp));
+  const int64_t fg = at.has_feature_group_size() ? at.feature_group_size() : 1;
+  const int64_t bg = at.has_batch_group_size() ? at.batch_group_size() : 1;
+  if (fg < 1 || bg < 1 || fg > kMaxWindowParam || bg > kMaxWindowParam)
+    return InvalidArgument() << "conv group sizes must be in [1, 2^31], got feature " << fg << ", batch " << bg;
+  if (fg > 1 && bg > 1)
+    return InvalidArgument() << "conv takes feature groups or batch groups, not both (" << fg << ", " << bg << ")";
+  out_.feature_groups = fg;
+  out_.batch_groups = bg;
+  const int64_t n = x.shape[0], c = x.shape[1], o = k.shape[0], i = k.shape[1];
+  if (c != i * fg)
+    return InvalidArgument() << "conv input has " << c << " channels, the kernel " << i << " x " << fg
+                             << " feature groups";
+  if (o % (fg * bg) != 0)
+    return InvalidArgument() << "conv kernel's " << o << " output channels do not split into " << fg * bg << " groups";
+  if (n % bg != 0)
+    return InvalidArgument() << "conv batch of " << n << " does not split into " << bg << " batch groups";
+  Shape shape = {n / bg, o};
+  for (size_t d = 0; d < sp; ++d) {
+    // The input as Nx dilates and pads it, the kernel as it dilates it.
+    const int64_t s = x.shape[2 + d], kd = k.shape[2 + d];
+    const auto dilated = s == 0 ? std::optional<int64_t>(0) : CheckedMul(s - 1, out_.input_dilation[d]);
+    const auto kspan = kd == 0 ? std::optional<int64_t>(0) : CheckedMul(kd - 1, out_.kernel_dilation[d]);
+    if (!dilated || !kspan || *dilated > kMaxWindowPad || *kspan > kMaxWindowPad)
+      return InvalidArgument() << "conv spatial axis " << d << " is out of range";
+    // In range of int64: each term is at most 2^40 in magnitude.
+    const int64_t padded = *dilated + (s == 0 ? 0 : 1) + out_.padding[d].lo + out_.padding[d].hi;
+    const int64_t diff = padded - (kd == 0 ? 0 : *kspan + 1);
+    // floor division, as Nx.Shape.conv; no position left is an empty axis.
+    const int64_t q = diff >= 0 ? diff / out_.strides[d] : -((-diff + out_.strides[d] - 1) / out_.strides[d]);
+    shape.push_back(std::max<int64_t>(q + 1, 0));
+  }
+  PELEMAY_RETURN_IF_ERROR(Expect(x.dtype, shape));
+  out_.scratch_bytes = kernels::ConvScratchBytes(x.dtype, k.shape, shape, fg, bg);
   return Status::Ok();
 }
 

@@ -473,6 +473,122 @@ if Code.ensure_loaded?(Nx) do
         Nx.tensor(rows, type: type, backend: Nx.BinaryBackend)
       end
 
+      test "window reductions: strides, padding, dilations, every type" do
+        types = @types ++ [{:s, 16}, {:u, 32}, {:f, 16}, {:bf, 16}]
+
+        cases = [
+          {{5}, {2}, []},
+          {{6}, {4}, [strides: 2]},
+          {{5}, {3}, [strides: 2, padding: :same]},
+          {{7}, {2}, [padding: [{2, 1}], window_dilations: [3]]},
+          {{2, 3}, {2, 2}, [padding: :same]},
+          {{4, 5}, {2, 3},
+           [strides: [2, 1], padding: [{1, 0}, {0, 2}], window_dilations: [1, 2]]},
+          {{3, 1, 4}, {1, 1, 2}, [strides: [1, 1, 2], padding: [{0, 0}, {1, 1}, {1, 0}]]}
+        ]
+
+        for t <- types, {shape, window, opts} <- cases do
+          x = random(t, shape)
+          check(:window_sum, [x, window], opts)
+          # Nx 0.7.2's s16 extremes (Nx.Type.min_finite_binary and
+          # max_finite_binary) are -32678 and 32677, typos: Nx.BinaryBackend
+          # pads s16 window_max/min with them, the executor with -32768 and
+          # 32767 (docs/ops.md). Compared without padding there.
+          if t != {:s, 16} or opts[:padding] in [nil, :valid] do
+            check(:window_max, [x, window], opts)
+            check(:window_min, [x, window], opts)
+          end
+
+          # Small values keep products representable in every type.
+          check(:window_product, [Nx.remainder(x, 3), window], opts)
+        end
+
+        # Complex sums and products (max and min take no complex).
+        for {shape, window, opts} <- cases do
+          z = Nx.complex(random({:f, 32}, shape), random({:f, 32}, shape))
+          check(:window_sum, [z, window], opts)
+          check(:window_product, [Nx.divide(z, 4), window], opts)
+        end
+      end
+
+      test "window scatters" do
+        # Nx.BinaryBackend's scatter writes its sums as s64 or f32 whatever
+        # the result type, and mis-places windows chosen in the padding:
+        # compare where it is right (result s64 or f32, padding that is
+        # never chosen).
+        cases = [
+          {{4, 5}, {2, 3}, [strides: [2, 2]]},
+          {{4, 6}, {2, 2}, [strides: [1, 2]]},
+          {{5}, {2}, [strides: 1, padding: [{0, 1}]]},
+          {{3, 4}, {2, 2}, [strides: [1, 1], padding: [{0, 1}, {0, 1}]]},
+          {{2, 3, 4}, {1, 2, 2}, [strides: [1, 1, 2]]}
+        ]
+
+        for {k, _} = tt <- @types,
+            st <- [{:s, 64}, {:f, 32}],
+            {shape, window, opts} <- cases do
+          x = random(tt, shape)
+          out_shape = Nx.shape(Nx.window_max(x, window, opts))
+          src = random(st, out_shape)
+          # Below (above) every value of x, and representable in its type:
+          # Nx.BinaryBackend pads x with it.
+          {below, above} =
+            case k do
+              :u -> {0, 255}
+              :s -> {-101, 101}
+              :f -> {-5, 5}
+            end
+
+          check(:window_scatter_max, [x, src, below, window], opts)
+          check(:window_scatter_min, [x, src, above, window], opts)
+        end
+      end
+
+      test "conv: strides, padding, dilations, feature and batch groups, permutations" do
+        cases = [
+          {{1, 1, 5}, {1, 1, 2}, []},
+          {{2, 3, 6}, {4, 3, 3}, [strides: 2, padding: :same]},
+          {{2, 2, 5, 4}, {3, 2, 2, 2}, [padding: [{1, 0}, {2, 1}], kernel_dilation: [2, 1]]},
+          {{1, 2, 4, 4}, {2, 2, 3, 2}, [input_dilation: [2, 1], strides: [2, 1], padding: :same]},
+          {{2, 4, 5, 4}, {6, 2, 2, 3},
+           [
+             strides: [2, 1],
+             padding: [{1, 0}, {2, 1}],
+             input_dilation: [1, 2],
+             kernel_dilation: [2, 1],
+             feature_group_size: 2
+           ]},
+          {{4, 3, 5}, {4, 3, 2}, [batch_group_size: 2, padding: [{0, 1}]]},
+          {{2, 6, 3, 3}, {6, 1, 2, 2}, [feature_group_size: 6]},
+          # channels last: input [n, h, w, c], kernel [h, w, c, o], output [n, h, w, o]
+          {{2, 5, 4, 3}, {2, 2, 3, 4},
+           [
+             input_permutation: [0, 3, 1, 2],
+             kernel_permutation: [3, 2, 0, 1],
+             output_permutation: [0, 3, 1, 2],
+             padding: :same
+           ]},
+          {{1, 2, 3, 3, 3}, {2, 2, 2, 2, 2},
+           [strides: [1, 2, 1], padding: [{0, 0}, {1, 1}, {0, 1}]]}
+        ]
+
+        for {xt, kt} <- [
+              {{:f, 32}, {:f, 32}},
+              {{:f, 64}, {:f, 64}},
+              {{:s, 32}, {:f, 32}},
+              {{:s, 8}, {:s, 8}},
+              {{:f, 16}, {:f, 16}}
+            ],
+            {xs, ks, opts} <- cases do
+          check(:conv, [random(xt, xs), random(kt, ks)], opts)
+        end
+
+        # complex input and kernel
+        x = Nx.complex(random({:f, 32}, {1, 2, 4}), random({:f, 32}, {1, 2, 4}))
+        k = Nx.complex(random({:f, 32}, {3, 2, 2}), random({:f, 32}, {3, 2, 2}))
+        check(:conv, [x, k], padding: :same)
+      end
+
       defp check(op, args, opts \\ [])
 
       defp check(op, args, opts) when op in [:as_type, :reshape, :pad],
@@ -552,7 +668,26 @@ if Code.ensure_loaded?(Nx) do
         Nx.all_close(a, b, rtol: tol, atol: tol) |> Nx.to_number() == 1
       end
 
-      # Half floats and complex: the indexing ops move or add them exactly.
+      # conv: accumulated by the GEMM (f32 in f32, f16 in f32) where
+      # Nx.BinaryBackend adds in f64; up to 24 products of values below 4
+      # in magnitude, so an absolute bound as well as a relative one.
+      defp close?(:conv, {k, bits}, a, b) when k in [:f, :c] do
+        tol =
+          case bits do
+            16 -> 2.0e-2
+            32 -> 1.0e-4
+            64 -> 1.0e-4
+            128 -> 1.0e-12
+          end
+
+        tol = if k == :f and bits == 64, do: 1.0e-12, else: tol
+        a = on(a, Nx.BinaryBackend)
+        b = on(b, Nx.BinaryBackend)
+        Nx.all_close(a, b, rtol: tol, atol: tol) |> Nx.to_number() == 1
+      end
+
+      # Half floats and complex: the indexing ops move or add them exactly,
+      # the window ops round their f64 (c128) results once as Nx does.
       defp close?(_op, {k, bits}, a, b) when k in [:bf, :c] or bits == 16,
         do: Nx.to_binary(a) == Nx.to_binary(b)
 

@@ -54,7 +54,7 @@ defmodule PelemayBackend.Backend do
 
   @behaviour Nx.Backend
 
-  alias PelemayBackend.{Program, Types}
+  alias PelemayBackend.{Program, Types, Windows}
 
   defstruct [:data, pool: nil]
 
@@ -133,6 +133,8 @@ defmodule PelemayBackend.Backend do
 
   @reductions [:sum, :product, :reduce_max, :reduce_min]
 
+  @window_reductions [:window_sum, :window_product, :window_max, :window_min]
+
   @other_native [
     :init,
     :constant,
@@ -177,27 +179,27 @@ defmodule PelemayBackend.Backend do
     :qr,
     :determinant,
     :solve,
-    :eigh
+    :eigh,
+    :window_scatter_max,
+    :window_scatter_min,
+    :conv
   ]
 
   @doc "The `Nx.Backend` callbacks this backend runs in the executor."
   def native_callbacks,
-    do: Enum.sort(Keyword.keys(@binary_ops) ++ @unary_ops ++ @reductions ++ @other_native)
+    do:
+      Enum.sort(
+        Keyword.keys(@binary_ops) ++
+          @unary_ops ++ @reductions ++ @window_reductions ++ @other_native
+      )
 
   # Callbacks computed by Nx.BinaryBackend for now, with their arity.
   @fallbacks [
-    conv: 4,
     reduce: 5,
     window_reduce: 6,
-    window_sum: 4,
-    window_product: 4,
-    window_max: 4,
-    window_min: 4,
     map: 4,
     sort: 3,
     argsort: 3,
-    window_scatter_max: 6,
-    window_scatter_min: 6,
     fft: 3,
     ifft: 3,
     conjugate: 2,
@@ -1119,6 +1121,110 @@ defmodule PelemayBackend.Backend do
     after
       Nx.default_backend(previous)
     end
+  end
+
+  ## Windows and convolution
+
+  for name <- @window_reductions do
+    @impl true
+    def unquote(name)(out, tensor, window_dimensions, opts),
+      do: window_reduce_op(unquote(Atom.to_string(name)), out, tensor, window_dimensions, opts)
+  end
+
+  defp window_reduce_op(op, %{type: type, shape: shape} = out, tensor, window_dimensions, opts) do
+    if PelemayBackend.OpCatalogue.accepts?(op, type) do
+      native(out, [tensor], fn p, [a] ->
+        {p, a} = Program.convert(p, a, type)
+        attrs = Windows.reduce_attrs(window_dimensions, opts)
+        {p, v} = Program.op(p, op, [a], type, dims(shape), attrs)
+        {p, [v]}
+      end)
+    else
+      via_binary(String.to_atom(op), [out, tensor, window_dimensions, opts])
+    end
+  end
+
+  @impl true
+  def window_scatter_max(out, tensor, source, init_value, window_dimensions, opts),
+    do:
+      window_scatter_op(
+        "window_scatter_max",
+        out,
+        tensor,
+        source,
+        init_value,
+        window_dimensions,
+        opts
+      )
+
+  @impl true
+  def window_scatter_min(out, tensor, source, init_value, window_dimensions, opts),
+    do:
+      window_scatter_op(
+        "window_scatter_min",
+        out,
+        tensor,
+        source,
+        init_value,
+        window_dimensions,
+        opts
+      )
+
+  # The selection compares the tensor in its own type; source and init are
+  # converted to the result type, where the scattered sums are computed.
+  defp window_scatter_op(
+         op,
+         %{type: type, shape: shape} = out,
+         tensor,
+         source,
+         init,
+         window,
+         opts
+       ) do
+    if PelemayBackend.OpCatalogue.accepts?(op, type) and
+         PelemayBackend.OpCatalogue.accepts?(op, tensor.type) do
+      native(out, [tensor, source, init], fn p, [t, s, i] ->
+        {p, s} = Program.convert(p, s, type)
+        {p, i} = Program.convert(p, i, type)
+        {p, i} = Program.reshape(p, i, [])
+        attrs = Windows.scatter_attrs(window, opts)
+        {p, v} = Program.op(p, op, [t, s, i], type, dims(shape), attrs)
+        {p, [v]}
+      end)
+    else
+      via_binary(String.to_atom(op), [out, tensor, source, init, window, opts])
+    end
+  end
+
+  # Nx.conv: both operands converted to the (floating) result type, the
+  # permutations as transposes around the executor's conv
+  # (PelemayBackend.Windows.conv_plan/3).
+  @impl true
+  def conv(%{type: type, shape: shape} = out, input, kernel, opts) do
+    plan = Windows.conv_plan(dims(input.shape), dims(kernel.shape), opts)
+    # The conv result Nx's shape implies (the executor checks it against its
+    # own rule, so a disagreement is a typed error, never a wrong tensor).
+    conv_dims =
+      if plan.output_permutation,
+        do: Windows.permute(dims(shape), Windows.inverse_permutation(plan.output_permutation)),
+        else: dims(shape)
+
+    native(out, [input, kernel], fn p, [x, k] ->
+      {p, x} = Program.convert(p, x, type)
+      {p, k} = Program.convert(p, k, type)
+      {p, x} = maybe_transpose(p, x, plan.input_permutation)
+      {p, k} = maybe_transpose(p, k, plan.kernel_permutation)
+      {p, v} = Program.op(p, "conv", [x, k], type, conv_dims, plan.attrs)
+      {p, v} = maybe_transpose(p, v, plan.output_permutation)
+      {p, [v]}
+    end)
+  end
+
+  defp maybe_transpose(p, v, nil), do: {p, v}
+
+  defp maybe_transpose(p, v, perm) do
+    {type, ds} = Program.type(p, v)
+    Program.op(p, "transpose", [v], type, Windows.permute(ds, perm), permutation: perm)
   end
 
   ## Fallback to Nx.BinaryBackend
