@@ -128,7 +128,7 @@ void MutateProgram(v1::Request* req, Rng& rng) {
     case 4:  // attributes
       if (ins) {
         auto* a = ins->mutable_attrs();
-        switch (rng() % 6) {
+        switch (rng() % 10) {
           case 0: a->add_axes(SmallInt(rng)); break;
           case 1: a->add_permutation(SmallInt(rng)); break;
           case 2: a->set_axis(SmallInt(rng)); break;
@@ -140,6 +140,20 @@ void MutateProgram(v1::Request* req, Rng& rng) {
             pad->set_interior(SmallInt(rng) % 3);
             break;
           }
+          // Window ops and conv: per-axis sizes, strides and dilations, groups.
+          case 5: a->add_window_dimensions(SmallInt(rng)); break;
+          case 6:
+            if (rng() % 2) a->add_strides(SmallInt(rng));
+            else a->add_window_dilations(SmallInt(rng));
+            break;
+          case 7:
+            if (rng() % 2) a->add_input_dilation(SmallInt(rng));
+            else a->add_kernel_dilation(SmallInt(rng));
+            break;
+          case 8:
+            if (rng() % 2) a->set_feature_group_size(SmallInt(rng));
+            else a->set_batch_group_size(SmallInt(rng));
+            break;
           default: a->Clear(); break;
         }
       }

@@ -365,3 +365,68 @@ TEST(ConvProgram, ScratchCountsAgainstTheMemoryBudget) {
 
 }  // namespace
 }  // namespace pelemay::kernels
+
+namespace pelemay::kernels {
+namespace {
+
+// Hostile conv attributes and shapes: rejected by the validator or run; the
+// sanitizer builds catch any access outside a tensor.
+TEST(ConvProgram, RandomAttributesAreRejectedOrRunSafely) {
+  std::mt19937 rng(17);
+  auto any = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  auto wild = [&]() -> int64_t {
+    switch (any(0, 5)) {
+      case 0: return -any(0, 3);
+      case 1: return int64_t{1} << any(20, 62);
+      case 2: return INT64_MIN;
+      default: return any(0, 4);
+    }
+  };
+  int ran = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int64_t sp = any(0, 2);
+    Case c = RandomCase(rng);
+    if (static_cast<int64_t>(c.input.size()) - 2 != sp) continue;
+    auto maybe = [&](int64_t v) { return any(0, 9) == 0 ? wild() : v; };
+    for (auto& v : c.strides) v = maybe(v);
+    for (auto& v : c.lo) v = maybe(v);
+    for (auto& v : c.hi) v = maybe(v);
+    for (auto& v : c.input_dilation) v = maybe(v);
+    for (auto& v : c.kernel_dilation) v = maybe(v);
+    if (any(0, 9) == 0) c.fg = wild();
+    if (any(0, 9) == 0) c.bg = wild();
+    if (any(0, 9) == 0 && !c.kernel.empty()) c.kernel[any(0, static_cast<int64_t>(c.kernel.size()) - 1)] = any(0, 4);
+    Shape result = c.result;
+    if (any(0, 9) == 0 && !result.empty()) result[any(0, static_cast<int64_t>(result.size()) - 1)] = any(0, 4);
+    const DType dtype = kAllDTypes[any(0, 13)];
+    auto prog = Validate(ConvProgram(
+                             c.input, c.kernel, result,
+                             [&](v1::Attributes& a) {
+                               SetInts(a.mutable_strides(), c.strides);
+                               SetInts(a.mutable_input_dilation(), c.input_dilation);
+                               SetInts(a.mutable_kernel_dilation(), c.kernel_dilation);
+                               for (size_t d = 0; d < c.lo.size(); ++d) {
+                                 auto* p = a.add_padding();
+                                 p->set_lo(c.lo[d]);
+                                 p->set_hi(c.hi[d]);
+                               }
+                               if (c.fg != 1) a.set_feature_group_size(c.fg);
+                               if (c.bg != 1) a.set_batch_group_size(c.bg);
+                             },
+                             dtype, dtype),
+                         {});
+    if (!prog.ok()) {
+      ASSERT_NE(prog.status().code(), ErrorCode::kInternal) << prog.status().ToString();
+      continue;
+    }
+    const auto x = Fill(dtype, std::vector<double>(*ElementCount(c.input), 1));
+    const auto k = Fill(dtype, std::vector<double>(*ElementCount(c.kernel), 1));
+    auto outs = pelemay::Run(*prog, {{dtype, c.input, x}, {dtype, c.kernel, k}}, {});
+    ASSERT_TRUE(outs.ok()) << outs.status().ToString();
+    ++ran;
+  }
+  EXPECT_GT(ran, 100);
+}
+
+}  // namespace
+}  // namespace pelemay::kernels

@@ -643,3 +643,82 @@ TEST(WindowProgram, ValidatorRejectsBadScatters) {
 
 }  // namespace
 }  // namespace pelemay::kernels
+
+namespace pelemay::kernels {
+namespace {
+
+// Hostile attributes (negative and huge padding, zero and huge windows,
+// strides and dilations, wrong lengths, declared results that do not match):
+// each program is either rejected by the validator or runs, and under the
+// sanitizer builds any read or write outside a tensor fails the test.
+TEST(WindowProgram, RandomAttributesAreRejectedOrRunSafely) {
+  std::mt19937 rng(13);
+  auto any = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  auto wild = [&]() -> int64_t {
+    switch (any(0, 6)) {
+      case 0: return -any(0, 3);
+      case 1: return int64_t{1} << any(20, 62);
+      case 2: return INT64_MIN;
+      default: return any(0, 5);
+    }
+  };
+  int ran = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const size_t rank = static_cast<size_t>(any(0, 3));
+    Shape shape;
+    for (size_t d = 0; d < rank; ++d) shape.push_back(any(0, 5));
+    const bool scatter = any(0, 2) == 0;
+    const std::string op =
+        scatter ? (any(0, 1) ? "window_scatter_max" : "window_scatter_min")
+                : std::vector<std::string>{"window_sum", "window_product", "window_max", "window_min"}[any(0, 3)];
+    Attrs a;
+    for (size_t d = 0; d < rank; ++d) {
+      a.window.push_back(any(0, 9) == 0 ? wild() : any(1, 4));
+      a.strides.push_back(any(0, 9) == 0 ? wild() : any(1, 3));
+      a.dilations.push_back(scatter ? 1 : (any(0, 9) == 0 ? wild() : any(1, 3)));
+      a.lo.push_back(any(0, 9) == 0 ? wild() : any(-2, 3));
+      a.hi.push_back(any(0, 9) == 0 ? wild() : any(-2, 3));
+    }
+    // The result the attributes imply where they are sane, else a guess.
+    Shape result;
+    for (size_t d = 0; d < rank; ++d) {
+      const auto n = WindowCount(shape[d], a.lo[d], a.hi[d], a.window[d], a.strides[d], a.dilations[d]);
+      result.push_back(n && *n >= 0 && *n < 64 ? *n : any(0, 3));
+    }
+    const DType dtype = kAllDTypes[any(0, 11)];  // no complex: max/min and scatters reject it
+    ProgramBuilder b;
+    const uint32_t x = b.Input(dtype, shape);
+    const uint32_t s = scatter ? b.Input(dtype, result) : 0;
+    const uint32_t init = scatter ? b.Input(dtype, {}) : 0;
+    auto& in = scatter ? b.Add(op, {x, s, init}, dtype, shape) : b.Add(op, {x}, dtype, result);
+    auto* at = in.mutable_attrs();
+    SetInts(at->mutable_window_dimensions(), any(0, 15) == 0 ? std::vector<int64_t>{1} : a.window);
+    if (any(0, 3)) SetInts(at->mutable_strides(), a.strides);
+    if (!scatter && any(0, 3)) SetInts(at->mutable_window_dilations(), a.dilations);
+    if (any(0, 3)) {
+      std::vector<std::array<int64_t, 3>> pads;
+      for (size_t d = 0; d < rank; ++d) pads.push_back({a.lo[d], a.hi[d], any(0, 15) == 0 ? 1 : 0});
+      SetPadding(*at, pads);
+    }
+    b.Output(b.last());
+    auto prog = Validate(b.program(), {});
+    if (!prog.ok()) {
+      ASSERT_NE(prog.status().code(), ErrorCode::kInternal) << prog.status().ToString();
+      continue;
+    }
+    std::vector<Host> hosts = {Make(dtype, shape, std::vector<double>(*ElementCount(shape), 1))};
+    if (scatter) {
+      hosts.push_back(Make(dtype, result, std::vector<double>(*ElementCount(result), 2)));
+      hosts.push_back(Make(dtype, {}, {0}));
+    }
+    std::vector<ConstTensorView> views;
+    for (const Host& h : hosts) views.push_back({h.dtype, h.shape, h.bytes});
+    auto outs = pelemay::Run(*prog, views, {});
+    ASSERT_TRUE(outs.ok()) << outs.status().ToString();
+    ++ran;
+  }
+  EXPECT_GT(ran, 300);  // the sane ones do run
+}
+
+}  // namespace
+}  // namespace pelemay::kernels
