@@ -81,11 +81,21 @@ void Im2Col(const ConvGeometry& g, const Plan& p, int64_t group, const T* in, in
       y[d] = yrem % g.result[2 + d];
       yrem /= g.result[2 + d];
     }
-    for (int64_t j = 0; j < cols; ++j) {
-      // Whether the element exists, and where.
+    if (sp == 0) {  // no spatial axes: one element per batch item
+      for (int64_t j = 0; j < cols; ++j) row[j] = in[(batch0 + bi + j) * in_stride[0] + (channel0 + ci) * in_stride[1]];
+      continue;
+    }
+    // Columns go by lines: a fixed (batch, y[0..last-1]) and a run of
+    // y[last]. The outer axes are checked once per line; along the last axis
+    // the valid run is computed, so the inner loop is a strided copy.
+    const size_t last = sp - 1;
+    const int64_t y_last_n = g.result[2 + last], stride_last = g.strides[last], dil_last = g.input_dilation[last];
+    const int64_t size_last = g.input[2 + last];
+    for (int64_t j = 0; j < cols;) {
+      const int64_t n = std::min(cols - j, y_last_n - y[last]);
       int64_t at = (batch0 + bi) * in_stride[0] + (channel0 + ci) * in_stride[1];
       bool valid = true;
-      for (size_t d = 0; d < sp && valid; ++d) {
+      for (size_t d = 0; d < last && valid; ++d) {
         int64_t pos = y[d] * g.strides[d] + off[d];
         const int64_t dil = g.input_dilation[d];
         if (dil != 1) {  // the holes between dilated elements are zeros
@@ -95,9 +105,28 @@ void Im2Col(const ConvGeometry& g, const Plan& p, int64_t group, const T* in, in
         if (pos < 0 || pos >= g.input[2 + d]) valid = false;
         else at += pos * in_stride[2 + d];
       }
-      row[j] = valid ? in[at] : T{};
-      // Next column.
-      size_t d = sp;
+      T* dst = row + j;
+      if (!valid) {
+        std::fill(dst, dst + n, T{});
+      } else if (dil_last == 1) {
+        // pos(t) = (y0 + t) * stride + off, valid for 0 <= pos < size.
+        const int64_t p0 = y[last] * stride_last + off[last];
+        const int64_t t0 = std::clamp<int64_t>(p0 >= 0 ? 0 : (-p0 + stride_last - 1) / stride_last, 0, n);
+        const int64_t t1 =
+            std::clamp<int64_t>(size_last - p0 <= 0 ? 0 : (size_last - p0 + stride_last - 1) / stride_last, t0, n);
+        std::fill(dst, dst + t0, T{});
+        for (int64_t t = t0; t < t1; ++t) dst[t] = in[at + p0 + t * stride_last];
+        std::fill(dst + t1, dst + n, T{});
+      } else {
+        for (int64_t t = 0; t < n; ++t) {
+          const int64_t pos = (y[last] + t) * stride_last + off[last];
+          dst[t] = pos >= 0 && pos % dil_last == 0 && pos / dil_last < size_last ? in[at + pos / dil_last] : T{};
+        }
+      }
+      j += n;
+      // Next line: y[last] back to 0, the outer axes and batch advance.
+      y[last] = 0;
+      size_t d = last;
       while (d-- > 0) {
         if (++y[d] < g.result[2 + d]) break;
         y[d] = 0;
