@@ -777,6 +777,15 @@ TEST(ElementwiseKnownValues, ComplexAbsIsRealModulus) {
   ExpectUnary<c128>(OpCode::exp, {c128(0, M_PI)}, {std::exp(c128(0, M_PI))});
 }
 
+// On the negative real axis, the complex library's branch (Nx.BinaryBackend):
+// an imaginary part of -0.0 counts as +0.0, unlike C99's csqrt.
+TEST(ElementwiseKnownValues, ComplexSqrtTakesTheComplexLibrarysBranch) {
+  ExpectUnary<c128>(OpCode::sqrt, {c128(-4, -0.0), c128(-4, 0.0), c128(-4, -1e-300), c128(9, -0.0)},
+                    {c128(0, 2), c128(0, 2), std::sqrt(c128(-4, -1e-300)), c128(3, 0)});
+  ExpectUnary<c64>(OpCode::sqrt, {c64(-0.25f, -0.0f)}, {c64(0, 0.5f)});
+  ExpectUnary<c128>(OpCode::rsqrt, {c128(-4, -0.0)}, {c128(1, 0) / c128(0, 2)});
+}
+
 TEST(ElementwiseKnownValues, HalfFloats) {
   // f16 rounds to nearest even: 1 + 2^-11 is a tie (to 1), 1 + 3 * 2^-11 a
   // tie up (to 1 + 2^-9); past 65520 is Inf.

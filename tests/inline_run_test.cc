@@ -54,6 +54,18 @@ TEST(InlineRun, LargeInlineProgramIsNot) {
   EXPECT_FALSE(CheapEnoughForIoThread(RunOf(AddProgram(kInlineMaxElements + 1)), cache));
 }
 
+// Empty tensors still have their other axes walked: what counts is the
+// product of the non-zero dimensions, inline or compiled.
+TEST(InlineRun, EmptyButWideTensorsAreNot) {
+  ProgramCache cache(4);
+  ProgramBuilder b;
+  const uint32_t x = b.Input(DType::kF32, {0, 4096, 4096});
+  b.Add("negate", {x}, DType::kF32, {0, 4096, 4096});
+  b.Output(b.last());
+  EXPECT_FALSE(CheapEnoughForIoThread(RunOf(b.program()), cache));
+  EXPECT_FALSE(CheapEnoughForIoThread(RunById(Compile(cache, b.program())), cache));
+}
+
 TEST(InlineRun, ARunWithItsOwnFaultIsNot) {
   ProgramCache cache(4);
   v1::Request r = RunOf(AddProgram(4));

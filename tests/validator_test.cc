@@ -34,6 +34,37 @@ TEST(Validator, AcceptsAWellFormedProgram) {
   EXPECT_EQ(r->peak_bytes, 24);
 }
 
+// An empty tensor's other axes are still walked by kernels (batch loops,
+// strides, index rows): their product is bounded, for inputs and results.
+TEST(Validator, EmptyTensorsWithHugeOtherDimensionsAreRejected) {
+  {
+    ProgramBuilder b;
+    b.Output(b.Input(DType::kF32, {int64_t{1} << 62, 0}));
+    ExpectError(b.program(), ErrorCode::kInvalidArgument, std::nullopt, "is empty, but its non-zero dimensions");
+  }
+  {
+    ProgramBuilder b;
+    auto x = b.Input(DType::kF32, {0, 2});
+    auto& in = b.Add("broadcast", {x}, DType::kF32, {0, int64_t{1} << 40, 2});
+    in.mutable_attrs()->add_axes(0);
+    in.mutable_attrs()->add_axes(2);
+    b.Output(b.last());
+    ExpectError(b.program(), ErrorCode::kInvalidArgument, 0, "is empty, but its non-zero dimensions");
+  }
+  {
+    ProgramBuilder b;  // INT64_MAX dims beside a zero: no overflow anywhere
+    b.Output(b.Input(DType::kF32, {0, INT64_MAX, INT64_MAX}));
+    ExpectError(b.program(), ErrorCode::kInvalidArgument, std::nullopt, "is empty");
+  }
+  {
+    ProgramBuilder b;  // at the bound: fine
+    auto x = b.Input(DType::kF32, {0, kMaxEmptyExtent});
+    b.Add("negate", {x}, DType::kF32, {0, kMaxEmptyExtent});
+    b.Output(b.last());
+    EXPECT_TRUE(Check(b.program()).ok()) << Check(b.program()).ToString();
+  }
+}
+
 TEST(Validator, UnknownOpIsUnsupported) {
   ProgramBuilder b;
   auto x = b.Input(DType::kF32, {2});

@@ -1,5 +1,6 @@
 #include "executor/core/shape.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace pelemay {
@@ -44,6 +45,24 @@ Status CheckShape(DType dtype, std::span<const int64_t> shape) {
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] < 0) return InvalidArgument() << "negative dimension " << shape[i] << " at axis " << i;
   if (!ByteSize(dtype, shape)) return InvalidArgument() << "byte size of " << TypeString(dtype, shape) << " overflows";
+  // A tensor with a zero dimension holds nothing, but kernels still walk its
+  // other axes (batch loops, strides, index rows): bound their product, so
+  // that f32[2^62, 0] cannot make a loop spin 2^62 times or a stride
+  // overflow.
+  const bool empty = std::find(shape.begin(), shape.end(), 0) != shape.end();
+  int64_t extent = 1;
+  for (const int64_t d : shape) {
+    if (d == 0) continue;
+    const auto m = CheckedMul(extent, d);
+    if (!m || *m > kMaxEmptyExtent) {
+      extent = kMaxEmptyExtent + 1;
+      break;
+    }
+    extent = *m;
+  }
+  if (empty && extent > kMaxEmptyExtent)
+    return InvalidArgument() << TypeString(dtype, shape)
+                             << " is empty, but its non-zero dimensions multiply to more than " << kMaxEmptyExtent;
   return Status::Ok();
 }
 

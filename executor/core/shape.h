@@ -18,6 +18,9 @@ using Shape = std::vector<int64_t>;
 
 // The largest rank the executor accepts; Nx tensors rarely pass 8.
 inline constexpr size_t kMaxRank = 32;
+// The most a zero-size tensor's non-zero dimensions may multiply to (see
+// CheckShape).
+inline constexpr int64_t kMaxEmptyExtent = int64_t{1} << 24;
 
 std::optional<int64_t> CheckedMul(int64_t a, int64_t b);
 std::optional<int64_t> CheckedAdd(int64_t a, int64_t b);

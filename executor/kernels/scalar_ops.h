@@ -208,6 +208,18 @@ C RoundHalfAway(C x) {
   return std::round(x) + C(0);
 }
 
+// Square root; for complex numbers on the negative real axis, the branch of
+// the complex library that Nx.BinaryBackend uses: it tests `im >= 0`, so an
+// imaginary part of -0.0 counts as +0.0 and sqrt(-4 - 0i) is +2i (C99's
+// csqrt keeps the zero's sign and gives -2i).
+template <class D>
+D ComplexLibrarySqrt(D x) {
+  if constexpr (kIsComplex<D>) {
+    if (x.imag() == 0) x.imag(0);
+  }
+  return std::sqrt(x);
+}
+
 // Unary op; C is the compute type of the input. Returns the compute type of
 // the result (the real type for abs of complex).
 template <OpCode kOp, class C>
@@ -247,9 +259,9 @@ auto Unary(C a) {
       else return std::log1p(x);
     });
   } else if constexpr (kOp == OpCode::sqrt) {
-    return math(a, [](D x) { return std::sqrt(x); });
+    return math(a, [](D x) { return ComplexLibrarySqrt(x); });
   } else if constexpr (kOp == OpCode::rsqrt) {
-    return math(a, [](D x) { return D(1) / std::sqrt(x); });
+    return math(a, [](D x) { return D(1) / ComplexLibrarySqrt(x); });
   } else if constexpr (kOp == OpCode::tanh) {
     return math(a, [](D x) { return std::tanh(x); });
   } else if constexpr (kOp == OpCode::sigmoid) {

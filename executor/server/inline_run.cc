@@ -1,5 +1,7 @@
 #include "executor/server/inline_run.h"
 
+#include <span>
+
 #include "executor/ops/op_catalogue.h"
 
 namespace pelemay {
@@ -37,23 +39,30 @@ bool IoThreadFamily(OpFamily family) {
   }
 }
 
-bool CheapCompiled(const CheckedProgram& program) {
-  if (program.instructions.size() > static_cast<size_t>(kInlineMaxInstructions)) return false;
-  for (const auto& input : program.inputs)
-    if (input.elements > kInlineMaxElements) return false;
-  for (const auto& instruction : program.instructions)
-    if (instruction.result.elements > kInlineMaxElements || !IoThreadFamily(GetOpInfo(instruction.op).family))
-      return false;
+// At most kInlineMaxElements in the product of the non-zero dimensions:
+// what a kernel walks, an empty tensor included (its other axes are still
+// looped over).
+bool SmallDims(std::span<const int64_t> dims) {
+  int64_t n = 1;
+  for (const int64_t d : dims) {
+    if (d < 0 || d > kInlineMaxElements) return false;
+    if (d == 0) continue;
+    n *= d;  // both factors <= 4096 here, so no overflow before the check
+    if (n > kInlineMaxElements) return false;
+  }
   return true;
 }
 
 bool SmallType(const v1::TensorType& type) {
-  int64_t n = 1;
-  for (const int64_t d : type.shape()) {
-    if (d < 0 || d > kInlineMaxElements) return false;
-    n *= d;  // both factors <= 4096 here, so no overflow before the check
-    if (n > kInlineMaxElements) return false;
-  }
+  return SmallDims(std::span<const int64_t>(type.shape().data(), static_cast<size_t>(type.shape().size())));
+}
+
+bool CheapCompiled(const CheckedProgram& program) {
+  if (program.instructions.size() > static_cast<size_t>(kInlineMaxInstructions)) return false;
+  for (const auto& input : program.inputs)
+    if (!SmallDims(input.shape)) return false;
+  for (const auto& instruction : program.instructions)
+    if (!SmallDims(instruction.result.shape) || !IoThreadFamily(GetOpInfo(instruction.op).family)) return false;
   return true;
 }
 

@@ -92,8 +92,10 @@ defmodule PelemayBackend.Executor do
   ## Compiled programs
 
   A run of a `PelemayBackend.Program.Prepared` program is compiled once per
-  executor: its first run here travels inline and is followed by a
-  `CompileRequest`; once the executor has answered with an id, every run of
+  executor: its first two runs here travel inline, the second followed by a
+  `CompileRequest` (a program seen once is not worth compiling: one whose
+  encoding holds call-dependent values would otherwise cost a compile and a
+  release per call); once the executor has answered with an id, every run of
   the same program is sent by id (`RunRequest.program_id`), so the executor
   neither parses nor validates it again and the frame carries only the
   inputs. The table of ids is this process's state, bounded by
@@ -164,7 +166,8 @@ defmodule PelemayBackend.Executor do
     shutdown_requested: false,
     # Prepared programs this executor knows (PelemayBackend.Program.Prepared):
     # encoded program => {state, tick}, state being its program id, :pending
-    # (a compile is in flight) or :failed (the executor refused it; runs
+    # (a compile is in flight), :seen (run once, inline; compiled if it
+    # comes again) or :failed (the executor refused it; runs
     # stay inline and get the executor's error). Ticks order them for
     # least-recently-used release; `program_ticks` is tick => encoded program.
     programs: %{},
@@ -633,7 +636,8 @@ defmodule PelemayBackend.Executor do
       prepared: prepared,
       rest: rest,
       deadline: meta.deadline,
-      by_id: match?({:program_id, _}, source)
+      # The program id the run was sent by, nil when inline.
+      by_id: with({:program_id, program_id} <- source, do: program_id, else: (_ -> nil))
     }
 
     state = %{put_entry(state, id, entry) | refs: Map.put(state.refs, ref, id)}
@@ -841,31 +845,54 @@ defmodule PelemayBackend.Executor do
   ## Compiled programs
 
   # How a prepared program is named in a run on this executor: by its id
-  # once compiled, else inline; and whether to compile it now (the first
-  # time this executor sees it).
+  # once compiled, else inline; and whether to compile it now. A program is
+  # compiled the second time this executor sees it: one whose encoding holds
+  # values that change from call to call (a constant, a put_slice start)
+  # would otherwise cost a compile and a release per call.
   defp program_source(%Prepared{encoded: encoded}, state) do
     case state.programs do
-      %{^encoded => {id, tick}} when is_integer(id) ->
-        {{:program_id, id}, false, touch_program(state, encoded, id, tick)}
+      %{^encoded => {id, _tick}} when is_integer(id) ->
+        {{:program_id, id}, false, put_program(state, encoded, id)}
 
-      %{^encoded => _pending_or_failed} ->
+      %{^encoded => {:seen, _tick}} ->
+        {{:program, encoded}, true, state}
+
+      %{^encoded => {_pending_or_failed, _tick}} ->
         {{:program, encoded}, false, state}
 
+      _ when state.program_capacity > 0 ->
+        {{:program, encoded}, false, state |> put_program(encoded, :seen) |> evict_programs()}
+
       _ ->
-        {{:program, encoded}, state.program_capacity > 0, state}
+        {{:program, encoded}, false, state}
     end
   end
 
-  defp touch_program(state, encoded, value, tick) do
+  # Sets the table's state of a program and makes it the most recently used.
+  defp put_program(state, encoded, value) do
     next = state.program_tick + 1
-    ticks = :gb_trees.insert(next, encoded, :gb_trees.delete_any(tick, state.program_ticks))
+    ticks = forget_tick(state, encoded)
 
     %{
       state
       | programs: Map.put(state.programs, encoded, {value, next}),
-        program_ticks: ticks,
+        program_ticks: :gb_trees.insert(next, encoded, ticks),
         program_tick: next
     }
+  end
+
+  defp forget_program(state, encoded),
+    do: %{
+      state
+      | programs: Map.delete(state.programs, encoded),
+        program_ticks: forget_tick(state, encoded)
+    }
+
+  defp forget_tick(state, encoded) do
+    case state.programs do
+      %{^encoded => {_, tick}} -> :gb_trees.delete_any(tick, state.program_ticks)
+      _ -> state.program_ticks
+    end
   end
 
   # Sends a CompileRequest for `prepared` (after the run that carries it
@@ -876,9 +903,7 @@ defmodule PelemayBackend.Executor do
     compile = [<<0x0A>>, Wire.encode_varint(byte_size(encoded)), encoded]
     write(state, id, [<<0x1A>>, Wire.encode_varint(IO.iodata_length(compile)) | compile])
 
-    state
-    |> touch_program(encoded, :pending, nil)
-    |> evict_programs()
+    put_program(state, encoded, :pending)
   end
 
   # Releases the least recently used programs beyond the capacity. A
@@ -944,7 +969,7 @@ defmodule PelemayBackend.Executor do
           entry.internal != nil ->
             internal_reply(entry.internal, kind, state)
 
-          Map.get(entry, :by_id) == true and entry.ref != nil and
+          Map.get(entry, :by_id) != nil and entry.ref != nil and
               match?({:error, %{code: :NOT_FOUND}}, kind) ->
             # The executor no longer has the program (released or evicted
             # meanwhile): forget its id and send the run again inline.
@@ -1014,8 +1039,10 @@ defmodule PelemayBackend.Executor do
     end
   end
 
-  defp internal_reply({:compiled, encoded}, _error, state) do
-    # Refused: its runs stay inline, and each gets the executor's error.
+  defp internal_reply({:compiled, encoded}, {:error, %{code: code}}, state)
+       when code in [:INVALID_ARGUMENT, :UNSUPPORTED] do
+    # Refused for good: its runs stay inline, and each gets the executor's
+    # error.
     case state.programs do
       %{^encoded => {:pending, tick}} ->
         {:noreply, %{state | programs: Map.put(state.programs, encoded, {:failed, tick})}}
@@ -1025,25 +1052,29 @@ defmodule PelemayBackend.Executor do
     end
   end
 
+  defp internal_reply({:compiled, encoded}, _other_error, state) do
+    # Not compiled this time (e.g. RESOURCE_EXHAUSTED): forgotten, so that
+    # a later run may try again.
+    case state.programs do
+      %{^encoded => {:pending, _tick}} -> {:noreply, forget_program(state, encoded)}
+      _ -> {:noreply, state}
+    end
+  end
+
   defp internal_reply(_internal, _kind, state), do: {:noreply, state}
 
-  defp resend_inline(state, %{prepared: %Prepared{encoded: encoded}} = entry) do
+  defp resend_inline(state, %{prepared: %Prepared{encoded: encoded}, by_id: program_id} = entry) do
+    # Forget the id it was sent by (unless the table has moved on to
+    # another id for this program meanwhile).
     state =
       case state.programs do
-        %{^encoded => {_, tick}} ->
-          %{
-            state
-            | programs: Map.delete(state.programs, encoded),
-              program_ticks: :gb_trees.delete_any(tick, state.program_ticks)
-          }
-
-        _ ->
-          state
+        %{^encoded => {^program_id, _}} -> forget_program(state, encoded)
+        _ -> state
       end
 
     {id, state} = take_id(state)
     timer = :erlang.start_timer(entry.deadline, self(), {:deadline, id}, abs: true)
-    entry = %{entry | timer: timer, by_id: false}
+    entry = %{entry | timer: timer, by_id: nil}
     state = %{put_entry(state, id, entry) | refs: Map.put(state.refs, entry.ref, id)}
     write(state, id, run_body({:program, encoded}, entry.rest))
     state

@@ -12,6 +12,7 @@ if PelemayBackend.nx_available?() do
     @moduletag :nx
 
     @composed [
+      :sqrt,
       :tan,
       :sinh,
       :cosh,
@@ -26,6 +27,8 @@ if PelemayBackend.nx_available?() do
       :cbrt
     ]
 
+    # Points on both sides of the branch cuts included: a -0.0 imaginary
+    # part counts as +0.0 in the complex library's sqrt, as in Nx.
     defp values do
       for {re, im} <- [
             {0.5, 0.25},
@@ -33,7 +36,12 @@ if PelemayBackend.nx_available?() do
             {3.0, -0.5},
             {0.0, 0.0},
             {-0.2, -0.7},
-            {1.0, 1.0e-3}
+            {1.0, 1.0e-3},
+            {-0.5, 0.0},
+            {-0.5, -0.0},
+            {0.5, -0.0},
+            {-2.0, -0.0},
+            {2.0, 0.0}
           ],
           do: Complex.new(re, im)
     end

@@ -51,10 +51,16 @@ defmodule PelemayBackend.PortLayer.CompiledProgramTest do
     end
   end
 
-  test "a prepared program is compiled once, then run by id with a smaller frame" do
+  test "a prepared program is compiled once, on its second run, then run by id with a smaller frame" do
     pid = start_executor()
     prepared = Prepared.new(add_program(4))
 
+    # Seen once: remembered, not compiled.
+    assert {:ok, %{outputs: [sum]}} = Executor.run(pid, prepared, add_inputs())
+    assert values(sum) == [11.0, 22.0, 33.0, 4.5]
+    assert programs(pid)[prepared.encoded] == :seen
+    assert cached(pid) == 0
+    # Seen twice: compiled.
     assert {:ok, %{outputs: [sum]}} = Executor.run(pid, prepared, add_inputs())
     assert values(sum) == [11.0, 22.0, 33.0, 4.5]
     wait_until(fn -> is_integer(programs(pid)[prepared.encoded]) end, 5_000, "the compile")
@@ -74,6 +80,17 @@ defmodule PelemayBackend.PortLayer.CompiledProgramTest do
     assert cached(pid) == 1
   end
 
+  test "programs run once each are never compiled (call-dependent programs cost no compiles)" do
+    pid = start_executor()
+
+    for n <- 1..6 do
+      assert {:ok, _} = Executor.run(pid, Prepared.new(chain_program(4, n)), add_inputs())
+    end
+
+    assert programs(pid) |> Map.values() |> Enum.uniq() == [:seen]
+    assert cached(pid) == 0
+  end
+
   test "the id table is bounded: least recently used programs are released in the executor" do
     pid = start_executor(program_cache: 2)
     programs = for n <- 1..4, do: Prepared.new(chain_program(4, n))
@@ -91,7 +108,7 @@ defmodule PelemayBackend.PortLayer.CompiledProgramTest do
   test "a run by an id the executor forgot is sent again inline, invisibly" do
     pid = start_executor()
     prepared = Prepared.new(add_program(4))
-    assert {:ok, _} = Executor.run(pid, prepared, add_inputs())
+    for _ <- 1..2, do: assert({:ok, _} = Executor.run(pid, prepared, add_inputs()))
     wait_until(fn -> is_integer(programs(pid)[prepared.encoded]) end, 5_000, "the compile")
     id = programs(pid)[prepared.encoded]
 
@@ -99,8 +116,8 @@ defmodule PelemayBackend.PortLayer.CompiledProgramTest do
     assert {:ok, %{released: true}} = Executor.request(pid, {:release, %{program_id: id}})
     assert {:ok, %{outputs: [sum]}} = Executor.run(pid, prepared, add_inputs())
     assert values(sum) == [11.0, 22.0, 33.0, 4.5]
-    # Forgotten, then compiled again by the next run.
-    assert {:ok, _} = Executor.run(pid, prepared, add_inputs())
+    # Forgotten, then compiled again when seen twice more.
+    for _ <- 1..2, do: assert({:ok, _} = Executor.run(pid, prepared, add_inputs()))
     wait_until(fn -> is_integer(programs(pid)[prepared.encoded]) end, 5_000, "the recompile")
     assert programs(pid)[prepared.encoded] != id
   end
@@ -110,7 +127,7 @@ defmodule PelemayBackend.PortLayer.CompiledProgramTest do
     bad = add_program(4) |> put_in([:instructions, Access.at(0), :result, :shape], [5])
     prepared = Prepared.new(bad)
 
-    for _ <- 1..3 do
+    for _ <- 1..4 do
       assert {:error, %{code: :invalid_argument, message: message}} =
                Executor.run(pid, prepared, add_inputs())
 

@@ -7,10 +7,10 @@ defmodule PelemayBackend.Program.Prepared do
   `PelemayBackend.Executor.run/4` accept it wherever they accept a program
   map. The executor process that runs it keeps a table from the encoded
   program to the id its executor compiled it under
-  (`pelemay.v1.CompileRequest`): the first run of a program on an executor
-  travels inline and is followed by a compile; every later run on that
-  executor names the program by id, so the executor neither parses nor
-  validates it again. The table is bounded (least recently used programs are
+  (`pelemay.v1.CompileRequest`): the first two runs of a program on an
+  executor travel inline, the second followed by a compile; every later run
+  on that executor names the program by id, so the executor neither parses
+  nor validates it again. The table is bounded (least recently used programs are
   released), dies with its executor, and a run whose id the executor no
   longer knows (`NOT_FOUND`) is sent again inline, so callers never see the
   difference.
