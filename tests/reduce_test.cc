@@ -443,6 +443,12 @@ TEST(ReduceKnownValues, FloatSumsAccumulateInF64) {
   // Halves too: 3000 ones in f16 (f16 accumulation would stop at 2048).
   ExpectReduce<f16>(OpCode::sum, {3000}, {0}, std::vector<f16>(3000, f16(1.0f)), {f16(3000.0f)});
   ExpectReduce<bf16>(OpCode::sum, {300}, {0}, std::vector<bf16>(300, bf16(1.0f)), {bf16(300.0f)});
+  // f16 results round once from the f64 sum, as Nx writes them: 1 + 2^-11 +
+  // 2^-24 is just above the tie between 1 and 1 + 2^-10 (rounding through
+  // f32 first would make it the tie, and give 1).
+  const float tiny = std::ldexp(1.0f, -24);
+  ExpectReduce<f16>(OpCode::sum, {3}, {0}, {f16(1.0f), f16(std::ldexp(1.0f, -11)), f16(tiny)},
+                    {f16(1.0f + std::ldexp(1.0f, -10))});
   // A sum is never -0.0 (it starts at +0), as Nx.
   ExpectReduce<float>(OpCode::sum, {3}, {0}, {-0.0f, -0.0f, -0.0f}, {0.0f});
   ExpectReduce<double>(OpCode::sum, {100}, {0}, std::vector<double>(100, -0.0), {0.0});

@@ -4,6 +4,7 @@
 // truncates the f32 bits; NaN stays NaN.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -73,5 +74,21 @@ struct f16 {
     return sign | static_cast<uint16_t>(v >> 13);
   }
 };
+
+// f64 to f16 rounded once (to nearest even), as Erlang's float-16 writes an
+// f64 such as Nx.BinaryBackend's f64 sums: the f64 is first rounded to f32
+// toward odd (truncate, then set the last bit if anything was dropped),
+// which keeps the final rounding to f16 exact; f64 -> f32 -> f16 rounds twice
+// and can land on the other neighbour (1 + 2^-11 + 2^-24 gave 1.0). (bf16 is
+// written by Nx as the top half of the f32 rounding, so f64 -> f32 -> bf16 is
+// already its rule.)
+inline f16 F16FromDouble(double d) {
+  float f = static_cast<float>(d);
+  if (std::isfinite(d) && static_cast<double>(f) != d) {
+    if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+    f = BitsFloat(FloatBits(f) | 1u);
+  }
+  return f16(f);
+}
 
 }  // namespace pelemay

@@ -141,7 +141,9 @@ void ReduceTyped(OpCode op, const Shape& shape, std::span<const int64_t> axes, s
     hi = lo - 1;
   }
   for (int64_t i = 0; i < out_count; ++i) {
-    if constexpr (kIsHalf<T>) out[i] = T(static_cast<float>(cur[i]));
+    // f16 rounds once from the f64 accumulator, as Nx writes it.
+    if constexpr (std::is_same_v<T, f16>) out[i] = F16FromDouble(static_cast<double>(cur[i]));
+    else if constexpr (kIsHalf<T>) out[i] = T(static_cast<float>(cur[i]));
     else out[i] = static_cast<T>(cur[i]);
   }
 }

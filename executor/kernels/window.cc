@@ -44,23 +44,9 @@ A Widen(T v) {
   else return static_cast<A>(v);
 }
 
-// f64 to f16 rounded once, as Erlang's float-16 writes Nx.BinaryBackend's
-// f64 result: the f64 is first rounded to f32 toward odd (truncate, then set
-// the last bit if anything was dropped), which keeps the final
-// round-to-nearest-even to f16 exact. (bf16 is written by Nx as the top half
-// of the f32 rounding, so plain f64 -> f32 -> bf16 is already its rule.)
-f16 ToF16(double d) {
-  float f = static_cast<float>(d);
-  if (std::isfinite(d) && static_cast<double>(f) != d) {
-    if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
-    f = BitsFloat(FloatBits(f) | 1u);
-  }
-  return f16(f);
-}
-
 template <class T, class A>
 T Narrow(A v) {
-  if constexpr (std::is_same_v<T, f16>) return ToF16(static_cast<double>(v));
+  if constexpr (std::is_same_v<T, f16>) return F16FromDouble(static_cast<double>(v));
   else if constexpr (kIsHalf<T>) return T(static_cast<float>(v));
   else return static_cast<T>(v);
 }
