@@ -109,7 +109,8 @@ class PortServer {
       case v1::Request::kRun:
       case v1::Request::kCompile: {
         std::unique_lock<std::mutex> lock(mu_);
-        if (running_ == nullptr && queue_.empty() && CheapEnoughForIoThread(req, handler_.cache()) && handler_.faults().Quiet()) {
+        if (running_ == nullptr && queue_.empty() && CheapEnoughForIoThread(req, handler_.cache()) &&
+            handler_.faults().Quiet()) {
           // Handing a tiny run to the compute thread costs a thread wake-up
           // that is longer than the run itself: run it here. Nothing can be
           // overtaken (the compute thread is idle and nothing is queued),
