@@ -25,6 +25,10 @@ std::string FamilyName(OpFamily f) {
     case OpFamily::kWindowReduce: return "window reduction";
     case OpFamily::kWindowScatter: return "window scatter";
     case OpFamily::kConv: return "convolution";
+    case OpFamily::kSort: return "sort along an axis";
+    case OpFamily::kScan: return "cumulative scan";
+    case OpFamily::kComplexPart: return "complex part";
+    case OpFamily::kFft: return "Fourier transform";
     default: return "structural";
   }
 }
@@ -38,8 +42,9 @@ std::string Render() {
         "already share one dtype and one shape: type promotion and broadcasting are explicit\n"
         "(`as_type`, `broadcast`), as the Elixir side emits them. Each op accepts the dtypes of its\n"
         "class: *all* = every Nx type (s8..s64, u8..u64, f16, bf16, f32, f64, c64, c128); *integer and\n"
-        "float* = all but complex; *float* = f16, bf16, f32, f64. Every op has a scalar reference path\n"
-        "for every accepted dtype; the SIMD column names the dtypes with Highway kernels.\n\n"
+        "float* = all but complex; *float* = f16, bf16, f32, f64; *complex* = c64, c128. Every op has a\n"
+        "scalar reference path for every accepted dtype; the SIMD column names the dtypes with Highway\n"
+        "kernels.\n\n"
         "| op | kind | operands | dtypes | attributes | SIMD | semantics |\n"
         "|---|---|---|---|---|---|---|\n";
   for (const auto& op : AllOps()) {

@@ -7,6 +7,7 @@ defmodule PelemayBackend.ProgramTest do
   doctest PelemayBackend.Types
   doctest PelemayBackend.OpCatalogue
   doctest PelemayBackend.Program.Prepared
+  doctest PelemayBackend.SortScan
 
   describe "the op catalogue" do
     test "is read from executor/ops/op_catalogue.inc, every op of it" do

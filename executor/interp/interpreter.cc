@@ -9,11 +9,13 @@
 #include "executor/kernels/conv.h"
 #include "executor/kernels/convert.h"
 #include "executor/kernels/elementwise.h"
+#include "executor/kernels/fft.h"
 #include "executor/kernels/gemm.h"
 #include "executor/kernels/linalg.h"
 #include "executor/kernels/reduce.h"
 #include "executor/kernels/scatter.h"
 #include "executor/kernels/window.h"
+#include "executor/kernels/sort.h"
 
 namespace pelemay {
 namespace {
@@ -148,6 +150,20 @@ Status Execute(const CheckedInstruction& ci, const std::vector<ConstTensorView>&
       kernels::Conv(out.dtype, geo, args[0].bytes, args[1].bytes, out.bytes, pool);
       return Status::Ok();
     }
+    case OpFamily::kSort:
+      kernels::Sort(ci.op, args[0].dtype, out.dtype, args[0].shape, *ci.axis, ci.descending, args[0].bytes, out.bytes,
+                    pool);
+      return Status::Ok();
+    case OpFamily::kScan:
+      kernels::Scan(ci.op, args[0].dtype, args[0].shape, *ci.axis, ci.reverse, args[0].bytes, out.bytes, pool);
+      return Status::Ok();
+    case OpFamily::kComplexPart:
+      kernels::ComplexPart(ci.op, args[0].dtype, args[0].bytes, out.bytes);
+      return Status::Ok();
+    case OpFamily::kFft:
+      kernels::Fft(ci.op, args[0].dtype, out.dtype, args[0].shape, *ci.axis, ci.length, ci.eps, args[0].bytes,
+                   out.bytes, pool);
+      return Status::Ok();
   }
   return Internal() << "no kernel for " << info.name;
 }

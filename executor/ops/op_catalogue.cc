@@ -30,6 +30,7 @@ bool Accepts(DTypeClass cls, DType t) {
     case DTypeClass::kFloat: return IsFloat(t);
     case DTypeClass::kFloatComplex: return IsFloat(t) || IsComplex(t);
     case DTypeClass::kInteger: return IsInteger(t);
+    case DTypeClass::kComplex: return IsComplex(t);
   }
   return false;
 }
@@ -41,6 +42,7 @@ std::string_view DTypeClassName(DTypeClass cls) {
     case DTypeClass::kFloat: return "float";
     case DTypeClass::kFloatComplex: return "float and complex";
     case DTypeClass::kInteger: return "integer";
+    case DTypeClass::kComplex: return "complex";
   }
   return "?";
 }

@@ -39,10 +39,15 @@ enum class OpFamily {
   kWindowReduce,
   kWindowScatter,
   kConv,
+  // sort/fft family (sort, argsort, cumulative ops, complex parts, FFTs)
+  kSort,
+  kScan,
+  kComplexPart,
+  kFft,
 };
 
 // Which operand dtypes an op accepts.
-enum class DTypeClass { kAll, kReal, kFloat, kFloatComplex, kInteger };
+enum class DTypeClass { kAll, kReal, kFloat, kFloatComplex, kInteger, kComplex };
 
 enum class OpCode : int {
 #define PELEMAY_OP(name, family, arity, dtypes, attrs, summary) name,

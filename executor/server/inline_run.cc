@@ -34,7 +34,13 @@ bool IoThreadFamily(OpFamily family) {
     case OpFamily::kTake:
     case OpFamily::kTakeAlongAxis:
     case OpFamily::kGather:
-    case OpFamily::kScatter: return true;
+    case OpFamily::kScatter:
+    // Scans and complex parts are linear; a sort of at most
+    // kInlineMaxElements is n log n of a small n. (FFTs are not: an odd
+    // length costs up to 1023 operations per element.)
+    case OpFamily::kScan:
+    case OpFamily::kComplexPart:
+    case OpFamily::kSort: return true;
     default: return false;
   }
 }

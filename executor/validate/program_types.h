@@ -49,6 +49,9 @@ struct CheckedInstruction {
   bool left_side = true, lower = true, transpose_a = false;
   double eps = 1e-10;
   int64_t max_iter = 1000;
+  bool descending = false;    // sort, argsort
+  bool reverse = false;       // cumulative ops
+  int64_t length = 0;         // fft, ifft: result elements along axis
   int64_t scratch_bytes = 0;  // temporary memory the kernel may need
 };
 

@@ -8,6 +8,7 @@
 
 #include "executor/kernels/conv.h"
 #include "executor/kernels/linalg.h"
+#include "executor/kernels/lines.h"
 #include "executor/kernels/window.h"
 #include "executor/validate/tensor_payload.h"
 
@@ -85,6 +86,10 @@ class Checker {
   Status PerAxis(const google::protobuf::RepeatedField<int64_t>& field, const char* name, size_t n, int64_t fill,
                  std::vector<int64_t>& out);
   Status LoHi(size_t n);
+  Status Sort();
+  Status Scan();
+  Status ComplexPart();
+  Status Fft();
 
   const CheckedProgram& prog_;
   const v1::Instruction& in_;
@@ -149,6 +154,9 @@ Status Checker::CheckUnusedAttributes() {
       {"lower", a.has_lower()},
       {"transpose_a", a.has_transpose_a()},
       {"max_iter", a.has_max_iter()},
+      {"descending", a.has_descending()},
+      {"reverse", a.has_reverse()},
+      {"length", a.has_length()},
       {"eps", a.has_eps()},
       {"window_dimensions", a.window_dimensions_size() > 0},
       {"window_dilations", a.window_dilations_size() > 0},
@@ -197,6 +205,10 @@ Status Checker::Run() {
     case OpFamily::kWindowReduce: return WindowReduce();
     case OpFamily::kWindowScatter: return WindowScatter();
     case OpFamily::kConv: return Conv();
+    case OpFamily::kSort: return Sort();
+    case OpFamily::kScan: return Scan();
+    case OpFamily::kComplexPart: return ComplexPart();
+    case OpFamily::kFft: return Fft();
   }
   return Internal() << "no rule for " << info_.name;
 }
@@ -837,6 +849,79 @@ Status Checker::Conv() {
   PELEMAY_RETURN_IF_ERROR(Expect(x.dtype, shape));
   out_.scratch_bytes = kernels::ConvScratchBytes(x.dtype, k.shape, shape, fg, bg);
   return Status::Ok();
+}
+
+// Temporary memory of a kernel that buffers whole lines along `axis`
+// (executor/kernels/lines.h): `bytes_per_element` for each of `line_length`
+// elements, for as many lines as run at once.
+int64_t LineScratch(const ValueType& a, int64_t axis, int64_t line_length, int64_t bytes_per_element) {
+  int64_t lines = 1;
+  for (size_t i = 0; i < a.shape.size(); ++i)
+    if (static_cast<int64_t>(i) != axis) lines *= a.shape[i];  // bounded by CheckShape
+  const auto per_line = CheckedMul(line_length, bytes_per_element);
+  const auto all = per_line ? CheckedMul(*per_line, std::min(lines, kernels::kMaxLineWorkers)) : std::nullopt;
+  return all.value_or(INT64_MAX);
+}
+
+// Sort, scan and FFT ops work along one axis, required and in range (so they
+// need rank >= 1; the builder reshapes a scalar to [1]).
+Status Checker::Sort() {
+  const ValueType& a = Operand(0);
+  PELEMAY_RETURN_IF_ERROR(AxisAttribute(a.shape.size()));
+  out_.descending = in_.attrs().descending();
+  // A line of (key, 64-bit index) pairs.
+  out_.scratch_bytes = LineScratch(a, *out_.axis, a.shape[*out_.axis], 16);
+  if (out_.op == OpCode::argsort) {
+    if (!IsInteger(out_.result.dtype))
+      return InvalidArgument() << "argsort must produce an integer type, not " << DTypeName(out_.result.dtype);
+    return Expect(out_.result.dtype, a.shape);
+  }
+  return Expect(a.dtype, a.shape);
+}
+
+Status Checker::Scan() {
+  const ValueType& a = Operand(0);
+  PELEMAY_RETURN_IF_ERROR(AxisAttribute(a.shape.size()));
+  out_.reverse = in_.attrs().reverse();
+  // A line and the halving levels of the pairwise scan (under one line),
+  // each element at most 16 bytes.
+  out_.scratch_bytes = LineScratch(a, *out_.axis, a.shape[*out_.axis], 32);
+  return Expect(a.dtype, a.shape);
+}
+
+Status Checker::ComplexPart() {
+  const ValueType& a = Operand(0);
+  return Expect(out_.op == OpCode::conjugate ? a.dtype : RealPart(a.dtype), a.shape);
+}
+
+Status Checker::Fft() {
+  const ValueType& a = Operand(0);
+  const auto& at = in_.attrs();
+  PELEMAY_RETURN_IF_ERROR(AxisAttribute(a.shape.size()));
+  if (!at.has_length()) return InvalidArgument() << info_.name << " needs a length";
+  if (at.length() < 1) return InvalidArgument() << info_.name << " length " << at.length() << " must be >= 1";
+  out_.length = at.length();
+  out_.eps = at.has_eps() ? at.eps() : 1e-10;  // Nx's default
+  if (!(out_.eps >= 0) || std::isinf(out_.eps))
+    return InvalidArgument() << info_.name << " eps " << out_.eps << " must be finite and >= 0";
+  if (!IsComplex(out_.result.dtype))
+    return InvalidArgument() << info_.name << " must produce a complex type, not " << DTypeName(out_.result.dtype);
+  Shape shape = a.shape;
+  shape[*out_.axis] = out_.length;
+  // 16-byte complex f64 buffers per line: the padded line and two radix-2
+  // work areas; Bluestein (lengths >= 1024 that are not powers of two) works
+  // over m < 4 * length, line + 3m (under 13 per element). 384 bytes per
+  // element bounds both. Shared by all lines: the twiddle tables, odd^2 for
+  // the direct DFT of the odd factor (odd <= 1023) and under 17 * length
+  // for the radix-2 levels and Bluestein's chirp and its transform.
+  const int64_t line = std::max(out_.length, a.shape[*out_.axis]);
+  const bool bluestein = out_.length >= 1024 && (out_.length & (out_.length - 1)) != 0;
+  int64_t odd = bluestein ? 1 : out_.length;
+  while (odd % 2 == 0) odd /= 2;
+  const auto shared = CheckedMul(out_.length, 17 * 16);
+  const auto lines = LineScratch(a, *out_.axis, line, 384);
+  out_.scratch_bytes = shared ? CheckedAdd(lines, *shared + odd * odd * 16).value_or(INT64_MAX) : INT64_MAX;
+  return Expect(out_.result.dtype, shape);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ defmodule PelemayBackend.OpCatalogue do
       false
 
   Each op is `%{name: String.t(), family: atom, arity: integer (-1: one or
-  more), dtypes: :all | :real | :float | :float_complex | :integer, attrs:
+  more), dtypes: :all | :real | :float | :float_complex | :integer |
+  :complex, attrs:
   [atom], summary: String.t()}`.
   """
 
@@ -65,4 +66,5 @@ defmodule PelemayBackend.OpCatalogue do
   def dtype_class_accepts?(:float, {k, _}), do: k in [:f, :bf]
   def dtype_class_accepts?(:float_complex, {k, _}), do: k in [:f, :bf, :c]
   def dtype_class_accepts?(:integer, {k, _}), do: k in [:s, :u]
+  def dtype_class_accepts?(:complex, {k, _}), do: k == :c
 end

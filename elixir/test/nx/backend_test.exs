@@ -589,6 +589,198 @@ if Code.ensure_loaded?(Nx) do
         check(:conv, [x, k], padding: :same)
       end
 
+      # Sorting, scans, top_k and the complex parts must equal Nx.BinaryBackend
+      # bit for bit (any NaN matching any NaN): the executor sorts stably
+      # with the same order and scans in Nx's own pairwise order.
+      @all_real [{:s, 8}, {:u, 8}, {:s, 16}, {:s, 32}, {:s, 64}, {:u, 32}, {:u, 64}] ++
+                  [{:f, 16}, {:bf, 16}, {:f, 32}, {:f, 64}]
+
+      test "sort and argsort: NaN, infinities, signed zeros and duplicates, both directions" do
+        :rand.seed(:exsss, {3, 1, 4})
+
+        for t <- @all_real,
+            shape <- [{1}, {9}, {4, 7}, {3, 5, 6}, {2, 1, 33}],
+            axis <- Enum.to_list(0..(tuple_size(shape) - 1)),
+            direction <- [:asc, :desc] do
+          x = special(t, shape)
+          opts = [axis: axis, direction: direction]
+          exact(:sort, [x], opts)
+          exact(:argsort, [x], opts)
+          exact(:argsort, [x], opts ++ [stable: true, type: {:s, 32}])
+        end
+      end
+
+      test "top_k: ties keep the first index" do
+        for t <- @all_real, shape <- [{6}, {3, 8}, {2, 2, 5}], k <- [1, 3] do
+          x = special(t, shape)
+          want = Nx.top_k(on(x, Nx.BinaryBackend), k: k)
+          got = Nx.top_k(on(x, Backend), k: k)
+
+          assert same?(elem(want, 0), elem(got, 0)) and same?(elem(want, 1), elem(got, 1)),
+                 "top_k #{inspect(x)}, k: #{k}: want #{inspect(want)} got #{inspect(got)}"
+        end
+      end
+
+      test "cumulative ops along each axis, reversed, integers wrapping" do
+        :rand.seed(:exsss, {2, 7, 1})
+
+        for op <- [:cumulative_sum, :cumulative_product, :cumulative_min, :cumulative_max],
+            t <- @all_real ++ [{:c, 64}, {:c, 128}],
+            not (elem(t, 0) == :c and op in [:cumulative_min, :cumulative_max]),
+            shape <- [{1}, {2}, {7}, {16}, {3, 5}, {2, 3, 9}],
+            axis <- Enum.to_list(0..(tuple_size(shape) - 1)),
+            reverse <- [false, true] do
+          x = if elem(t, 0) == :c, do: random_complex(t, shape), else: special(t, shape)
+          exact(op, [x], axis: axis, reverse: reverse)
+        end
+      end
+
+      test "real, imag, conjugate and phase of complex and real tensors" do
+        :rand.seed(:exsss, {5, 5, 5})
+
+        for t <- [{:c, 64}, {:c, 128}], shape <- [{}, {3}, {2, 4}] do
+          z = random_complex(t, shape)
+          for op <- [:real, :imag, :conjugate], do: exact(op, [z])
+          check(:phase, [z])
+        end
+
+        for t <- @all_real, shape <- [{}, {5}] do
+          x = special(t, shape)
+          # (Nx.real/imag of a real tensor do not call the backend.)
+          exact(:conjugate, [x])
+          # (close?/4 measures ulps of f32 and f64 results only)
+          if t not in [{:f, 16}, {:bf, 16}], do: check(:phase, [x])
+        end
+      end
+
+      # Both compute in f64 with the same algorithm (the executor follows
+      # Nx.BinaryBackend's recursion and twiddle expressions), so they agree
+      # to rounding: each component within @fft_tol times the largest
+      # magnitude of the result (c64: rounded from f64 once on both sides).
+      @fft_tol %{64 => 1.0e-6, 128 => 1.0e-12}
+
+      test "fft and ifft: lengths 1..17, powers of two, Bluestein, cropping and padding" do
+        :rand.seed(:exsss, {8, 8, 8})
+
+        lengths = Enum.to_list(1..17) ++ [32, 64, 128, 256, 1024, 1000, 1030]
+
+        for n <- lengths, kind <- [:fft, :ifft], t <- [{:c, 64}, {:c, 128}] do
+          x = random_complex(t, {2, n})
+          fft_close(kind, x, [])
+        end
+
+        for t <- [{:s, 32}, {:u, 8}, {:f, 16}, {:bf, 16}, {:f, 32}, {:f, 64}, {:c, 64}],
+            {shape, opts} <- [
+              {{5}, [length: 8]},
+              {{8}, [length: 5]},
+              {{3, 4}, [length: 6, axis: 0]},
+              {{3, 4}, []},
+              {{2, 3, 5}, [axis: 1, eps: 0.5]},
+              # (Nx.BinaryBackend returns an empty binary for a real
+              # operand of length 1: its one-element FFT is not a Complex.)
+              {{1}, [length: 1]},
+              {{6}, [length: :power_of_two]}
+            ],
+            kind <- [:fft, :ifft] do
+          x = if elem(t, 0) == :c, do: random_complex(t, shape), else: random(t, shape)
+          if shape != {1} or elem(t, 0) == :c, do: fft_close(kind, x, opts)
+        end
+
+        for kind <- [:fft2, :ifft2] do
+          fft_close(kind, random_complex({:c, 64}, {2, 3, 4}), [])
+          fft_close(kind, random({:f, 64}, {5, 6}), lengths: [4, 8])
+        end
+      end
+
+      defp fft_close(kind, x, opts) do
+        want = apply(Nx, kind, [on(x, Nx.BinaryBackend), opts])
+        got = apply(Nx, kind, [on(x, Backend), opts])
+        assert %Nx.Tensor{data: %Backend{}} = got
+        assert got.type == want.type and got.shape == want.shape
+        {:c, bits} = want.type
+        w = Nx.to_flat_list(on(want, Nx.BinaryBackend))
+        g = Nx.to_flat_list(on(got, Nx.BinaryBackend))
+        scale = Enum.reduce(w, 1.0, fn z, m -> max(m, Complex.abs(z)) end)
+
+        assert Enum.zip(w, g)
+               |> Enum.all?(fn {a, b} ->
+                 Complex.abs(Complex.subtract(a, b)) <= @fft_tol[bits] * scale
+               end),
+               "#{kind}(#{inspect(x, limit: 5)}, #{inspect(opts)}):\nwant #{inspect(want)}\ngot  #{inspect(got)}"
+      end
+
+      # Runs op on both backends and asserts the results are the same bits,
+      # NaN matching any NaN.
+      defp exact(op, args, opts \\ []) do
+        extra = if opts == [], do: [], else: [opts]
+        want = apply(Nx, op, Enum.map(args, &on(&1, Nx.BinaryBackend)) ++ extra)
+        got = apply(Nx, op, Enum.map(args, &on(&1, Backend)) ++ extra)
+        assert %Nx.Tensor{data: %Backend{}} = got, "#{op} did not stay on the backend"
+
+        assert same?(want, got),
+               "#{op}(#{inspect(args, limit: 12)}, #{inspect(opts)}):\nwant #{inspect(want, limit: 12)}\ngot  #{inspect(got, limit: 12)}"
+      end
+
+      defp same?(want, got) do
+        want = on(want, Nx.BinaryBackend)
+        got = on(got, Nx.BinaryBackend)
+
+        want.type == got.type and want.shape == got.shape and
+          (Nx.to_binary(want) == Nx.to_binary(got) or same_but_nan?(want, got))
+      end
+
+      defp same_but_nan?(%{type: {_, bits} = type} = want, got) do
+        size = if elem(type, 0) == :c, do: div(bits, 2), else: bits
+        nan = fn t -> t |> Nx.is_nan() |> Nx.to_flat_list() end
+
+        nans = fn t ->
+          if elem(type, 0) == :c, do: Enum.flat_map(nan.(t), &[&1, &1]), else: nan.(t)
+        end
+
+        parts = fn t -> for <<x::size(size)-bitstring <- Nx.to_binary(t)>>, do: x end
+
+        if elem(type, 0) in [:f, :bf, :c] do
+          [parts.(want), parts.(got), nans.(want), nans.(got)]
+          |> Enum.zip()
+          |> Enum.all?(fn {a, b, na, nb} -> a == b or (na == 1 and nb == 1) end)
+        else
+          false
+        end
+      end
+
+      # Values with repeats; floats also with NaN, both infinities and both
+      # zeros.
+      defp special({k, _} = t, shape) when k in [:s, :u] do
+        n = Tuple.product(shape)
+        {lo, hi} = if k == :u, do: {0, 250}, else: {-120, 120}
+        pool = Enum.map(1..4, fn _ -> Enum.random(lo..hi) end)
+
+        Enum.map(1..n//1, fn _ ->
+          if :rand.uniform() < 0.5, do: Enum.random(pool), else: Enum.random(lo..hi)
+        end)
+        |> Nx.tensor(type: t, backend: Nx.BinaryBackend)
+        |> Nx.reshape(shape)
+      end
+
+      defp special(t, shape) do
+        n = Tuple.product(shape)
+        pool = [:nan, :infinity, :neg_infinity, 0.0, -0.0, 1.5, -2.25]
+
+        Enum.map(1..n//1, fn _ ->
+          if :rand.uniform() < 0.4,
+            do: Enum.random(pool),
+            else: Float.round((:rand.uniform() - 0.5) * 8, 2)
+        end)
+        |> Nx.tensor(type: t, backend: Nx.BinaryBackend)
+        |> Nx.reshape(shape)
+      end
+
+      defp random_complex({:c, bits} = t, shape) do
+        re = random({:f, div(bits, 2)}, shape)
+        im = random({:f, div(bits, 2)}, shape)
+        Nx.complex(re, im) |> Nx.as_type(t)
+      end
+
       defp check(op, args, opts \\ [])
 
       defp check(op, args, opts) when op in [:as_type, :reshape, :pad],

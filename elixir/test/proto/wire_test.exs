@@ -233,7 +233,10 @@ defmodule PelemayBackend.Proto.WireTest do
                   lower: nil,
                   transpose_a: nil,
                   max_iter: nil,
-                  eps: nil
+                  eps: nil,
+                  descending: nil,
+                  reverse: nil,
+                  length: nil
                 }}
 
       assert Proto.decode(:Error, "") ==

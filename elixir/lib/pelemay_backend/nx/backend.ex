@@ -54,7 +54,7 @@ defmodule PelemayBackend.Backend do
 
   @behaviour Nx.Backend
 
-  alias PelemayBackend.{Program, Types, Windows}
+  alias PelemayBackend.{Program, SortScan, Types, Windows}
 
   defstruct [:data, pool: nil]
 
@@ -182,7 +182,20 @@ defmodule PelemayBackend.Backend do
     :eigh,
     :window_scatter_max,
     :window_scatter_min,
-    :conv
+    :conv,
+    :sort,
+    :argsort,
+    :top_k,
+    :cumulative_sum,
+    :cumulative_product,
+    :cumulative_min,
+    :cumulative_max,
+    :real,
+    :imag,
+    :conjugate,
+    :phase,
+    :fft,
+    :ifft
   ]
 
   @doc "The `Nx.Backend` callbacks this backend runs in the executor."
@@ -197,14 +210,7 @@ defmodule PelemayBackend.Backend do
   @fallbacks [
     reduce: 5,
     window_reduce: 6,
-    map: 4,
-    sort: 3,
-    argsort: 3,
-    fft: 3,
-    ifft: 3,
-    conjugate: 2,
-    real: 2,
-    imag: 2
+    map: 4
   ]
 
   @doc "The `Nx.Backend` callbacks computed by `Nx.BinaryBackend` for now."
@@ -215,15 +221,9 @@ defmodule PelemayBackend.Backend do
   # or a fallback as listed there).
   @nx_defaults [
     :all_close,
-    :cumulative_max,
-    :cumulative_min,
-    :cumulative_product,
-    :cumulative_sum,
     :fft2,
     :ifft2,
-    :phase,
-    :svd,
-    :top_k
+    :svd
   ]
 
   @doc "Optional `Nx.Backend` callbacks left to Nx's default implementation."
@@ -1225,6 +1225,148 @@ defmodule PelemayBackend.Backend do
   defp maybe_transpose(p, v, perm) do
     {type, ds} = Program.type(p, v)
     Program.op(p, "transpose", [v], type, Windows.permute(ds, perm), permutation: perm)
+  end
+
+  ## Sorting and scans
+
+  @impl true
+  def sort(%{type: type} = out, tensor, opts) do
+    along_axis(out, tensor, opts[:axis], fn p, a, axis, ds ->
+      Program.op(p, "sort", [a], type, ds, SortScan.sort_attrs(axis, opts[:direction]))
+    end)
+  end
+
+  # argsort computes s64 indices, converted to the requested type.
+  @impl true
+  def argsort(%{type: type} = out, tensor, opts) do
+    along_axis(out, tensor, opts[:axis], fn p, a, axis, ds ->
+      attrs = SortScan.sort_attrs(axis, opts[:direction])
+      {p, v} = Program.op(p, "argsort", [a], {:s, 64}, ds, attrs)
+      Program.convert(p, v, type)
+    end)
+  end
+
+  # Nx's default: the first k of a stable descending argsort along the last
+  # axis, and the values in that order (a stable descending sort).
+  @impl true
+  def top_k({%{shape: shape} = values_out, indices_out}, tensor, _opts) do
+    native({values_out, indices_out}, [tensor], fn p, [a] ->
+      ds = dims(tensor.shape)
+      axis = length(ds) - 1
+      attrs = SortScan.sort_attrs(axis, :desc)
+      {start, strides} = {List.duplicate(0, length(ds)), List.duplicate(1, length(ds))}
+      {p, sorted} = Program.op(p, "sort", [a], tensor.type, ds, attrs)
+      {p, order} = Program.op(p, "argsort", [a], {:s, 64}, ds, attrs)
+
+      {p, v} =
+        Program.op(p, "slice", [sorted], tensor.type, dims(shape), start: start, strides: strides)
+
+      {p, i} =
+        Program.op(p, "slice", [order], {:s, 64}, dims(shape), start: start, strides: strides)
+
+      {p, i} = Program.convert(p, i, indices_out.type)
+      {p, [v, i]}
+    end)
+  end
+
+  for name <- [:cumulative_sum, :cumulative_product, :cumulative_min, :cumulative_max] do
+    @impl true
+    def unquote(name)(out, tensor, opts),
+      do: scan(unquote(Atom.to_string(name)), out, tensor, opts)
+  end
+
+  defp scan(op, %{type: type} = out, tensor, opts) do
+    along_axis(out, tensor, opts[:axis], fn p, a, axis, ds ->
+      {p, a} = Program.convert(p, a, type)
+      Program.op(p, op, [a], type, ds, SortScan.scan_attrs(axis, opts[:reverse]))
+    end)
+  end
+
+  # `out` = build.(p, operand, axis, dims) for an op along one axis; a scalar
+  # is worked on as a one-element vector (the executor's ops need an axis).
+  defp along_axis(%{shape: shape} = out, tensor, axis, build) do
+    native(out, [tensor], fn p, [a] ->
+      {p, a, axis, ds} =
+        if shape == {} do
+          {p, a} = Program.reshape(p, a, [1])
+          {p, a, 0, [1]}
+        else
+          {p, a, axis || 0, dims(shape)}
+        end
+
+      {p, v} = build.(p, a, axis, ds)
+      {p, v} = Program.reshape(p, v, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  ## Complex parts and Fourier transforms
+
+  # Nx calls real/imag with complex tensors only; the others are handled as
+  # Nx.real/Nx.imag handle them (the value itself, zeros).
+  @impl true
+  def real(out, %{type: {:c, _}} = tensor), do: one_op(out, tensor, "real")
+  def real(out, tensor), do: as_type(out, tensor)
+
+  @impl true
+  def imag(out, %{type: {:c, _}} = tensor), do: one_op(out, tensor, "imag")
+
+  def imag(%{type: type, shape: shape} = out, tensor) do
+    native(out, [tensor], fn p, [_a] ->
+      {p, zero} = scalar(p, 0, type)
+      {p, v} = Program.broadcast_to(p, zero, dims(shape))
+      {p, [v]}
+    end)
+  end
+
+  # The conjugate of a real number is complex, with imaginary part -0.0 as
+  # Nx.BinaryBackend writes it, except for infinities and NaN, which it
+  # keeps as they are (+0.0).
+  @impl true
+  def conjugate(%{type: type, shape: shape} = out, %{type: in_type} = tensor) do
+    native(out, [tensor], fn p, [a] ->
+      ds = dims(shape)
+      {p, c} = Program.convert(p, a, type)
+      {p, v} = Program.op(p, "conjugate", [c], type, ds)
+
+      {p, v} =
+        if elem(in_type, 0) in [:f, :bf] do
+          # x - x == 0 exactly when x is finite.
+          {p, d} = Program.op(p, "subtract", [a, a], in_type, ds)
+          {p, finite} = against_zero(p, "equal", d)
+          Program.op(p, "select", [finite, v, c], type, ds)
+        else
+          {p, v}
+        end
+
+      {p, [v]}
+    end)
+  end
+
+  # Real tensors: Nx's default atan2(imag, real) = atan2(0, x).
+  @impl true
+  def phase(out, %{type: {:c, _}} = tensor), do: one_op(out, tensor, "phase")
+
+  def phase(%{type: type, shape: shape} = out, tensor) do
+    native(out, [tensor], fn p, [a] ->
+      ds = dims(shape)
+      {p, a} = Program.convert(p, a, type)
+      {p, zero} = scalar(p, 0, type)
+      {p, zero} = Program.broadcast_to(p, zero, ds)
+      {p, v} = Program.op(p, "atan2", [zero, a], type, ds)
+      {p, [v]}
+    end)
+  end
+
+  @impl true
+  def fft(out, tensor, opts), do: fourier("fft", out, tensor, opts)
+
+  @impl true
+  def ifft(out, tensor, opts), do: fourier("ifft", out, tensor, opts)
+
+  # Any operand type goes in as it is: the executor widens it to f64.
+  defp fourier(op, out, tensor, opts) do
+    one_op(out, tensor, op, SortScan.fft_attrs(opts[:axis], opts[:length], opts[:eps]))
   end
 
   ## Fallback to Nx.BinaryBackend
