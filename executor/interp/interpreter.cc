@@ -14,8 +14,8 @@
 #include "executor/kernels/linalg.h"
 #include "executor/kernels/reduce.h"
 #include "executor/kernels/scatter.h"
-#include "executor/kernels/window.h"
 #include "executor/kernels/sort.h"
+#include "executor/kernels/window.h"
 
 namespace pelemay {
 namespace {
