@@ -81,6 +81,11 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
       if (!v.ok()) return v.status();
       if (*v > 1024) return InvalidArgument() << "--threads is at most 1024";
       o.threads = static_cast<unsigned>(*v);
+    } else if (name == "spin-us") {
+      auto v = ParseCount(name, value, 0);
+      if (!v.ok()) return v.status();
+      if (*v > kMaxSpinUs) return InvalidArgument() << "--spin-us is at most " << kMaxSpinUs;
+      o.spin_us = *v;
     } else if (name == "program-cache") {
       auto v = ParseCount(name, value, 1);
       if (!v.ok()) return v.status();
@@ -111,6 +116,11 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
     }
   }
   return o;
+}
+
+int64_t EffectiveSpinUs(const ExecutorOptions& options, unsigned cpus) {
+  if (options.spin_us >= 0) return options.spin_us;
+  return cpus >= 2 ? kDefaultSpinUs : 0;
 }
 
 Status MapArena(ExecutorOptions* options) {
@@ -148,6 +158,12 @@ OPTIONS
   --threads N            threads for large ops (default 0 = cores available)
   --program-cache N      compiled programs kept, least recently used evicted
                          (default 256)
+  --spin-us N            after handling a request while no run is computing,
+                         poll stdin for N microseconds before sleeping, so a
+                         request sent right after a reply needs no thread
+                         wake-up (default 100 with 2 or more CPUs, else 0;
+                         at most 10000; 0 = never spin). Costs at most N us of
+                         one CPU each time the executor goes idle.
   --simd-target NAME     cap SIMD dispatch: best, lowest (scalar),
                          lowest-vector (128-bit), or a name that `info`
                          lists (e.g. AVX2, SSE4). The

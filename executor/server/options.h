@@ -27,7 +27,21 @@ struct ExecutorOptions {
   // sandbox, which forbids opening files, is applied. Never mapped lazily.
   std::shared_ptr<shm::Arena> arena;
   bool sandbox = true;  // confine the port loop (--no-sandbox: off)
+  // --spin-us: after the port loop has handled an event while the compute
+  // thread is idle, it polls its input for this long before it sleeps, so
+  // the next request of a caller that sends one right after a reply finds
+  // it awake (on a virtual machine waking a sleeping thread costs tens of
+  // microseconds, more than a small run). -1 = the default: kDefaultSpinUs
+  // with at least two CPUs available, else 0 (a spinning thread would hold
+  // the only CPU the peer needs to send that request).
+  int64_t spin_us = -1;
 };
+
+inline constexpr int64_t kDefaultSpinUs = 100;
+inline constexpr int64_t kMaxSpinUs = 10000;
+
+// options.spin_us resolved: its value, or the default for `cpus` CPUs.
+int64_t EffectiveSpinUs(const ExecutorOptions& options, unsigned cpus);
 
 StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args);
 std::string HelpText();

@@ -1,5 +1,6 @@
 #include "executor/server/port_server.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +31,14 @@ namespace {
 
 namespace asio = boost::asio;
 
+// The CPUs this process may run on.
+unsigned AvailableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::thread::hardware_concurrency();
+}
+
 struct Job {
   v1::Request request;
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
@@ -37,8 +46,10 @@ struct Job {
 
 class PortServer {
  public:
+  // options.spin_us must be resolved (EffectiveSpinUs).
   PortServer(const ExecutorOptions& options, int in_fd, int out_fd)
-      : handler_(options),
+      : spin_(options.spin_us),
+        handler_(options),
         in_(io_, ::dup(in_fd)),
         writer_(out_fd),
         signals_(io_, SIGTERM, SIGINT),
@@ -52,12 +63,38 @@ class PortServer {
     });
     worker_ = std::thread([this] { WorkerLoop(); });
     ReadMore();
-    io_.run();
+    RunEventLoop();
     StopWorker();
     return exit_code_;
   }
 
  private:
+  // ---- the event loop (I/O thread) ----
+  // io_.run(), except that with --spin-us the thread polls for new events
+  // for spin_ after each one it handled, as long as the compute thread has
+  // nothing to do (while it computes, a request that arrives only waits in
+  // the queue, and the spinning would take a CPU from the kernels).
+  void RunEventLoop() {
+    if (spin_.count() == 0) {
+      io_.run();
+      return;
+    }
+    while (!io_.stopped()) {
+      if (io_.run_one() == 0) break;  // blocks until an event
+      auto deadline = std::chrono::steady_clock::now() + spin_;
+      while (!io_.stopped() && compute_jobs_.load(std::memory_order_relaxed) == 0) {
+        // Non-blocking: epoll_wait with a zero timeout, then any handler.
+        const size_t handled = io_.poll();
+        const auto now = std::chrono::steady_clock::now();
+        if (handled > 0) {
+          deadline = now + spin_;
+        } else if (now >= deadline) {
+          break;
+        }
+      }
+    }
+  }
+
   // ---- reading (I/O thread) ----
   void ReadMore() {
     in_.async_read_some(asio::buffer(read_buf_), [this](const boost::system::error_code& ec, size_t n) {
@@ -121,6 +158,7 @@ class PortServer {
           return;
         }
         queue_.push_back(std::move(job));
+        compute_jobs_.fetch_add(1, std::memory_order_relaxed);
         cv_.notify_one();
         return;
       }
@@ -179,6 +217,7 @@ class PortServer {
           if ((*it)->request.id() == target) {
             removed = std::move(*it);
             queue_.erase(it);
+            compute_jobs_.fetch_sub(1, std::memory_order_relaxed);
             found = true;
             break;
           }
@@ -237,6 +276,9 @@ class PortServer {
         running_ = job.get();
       }
       RunJob(*job);
+      // The last queued job is done: wake the I/O thread, so that it spins
+      // for the caller's next request instead of sleeping through it.
+      if (compute_jobs_.fetch_sub(1, std::memory_order_relaxed) == 1 && spin_.count() > 0) asio::post(io_, [] {});
     }
     asio::post(io_, [this] { io_.stop(); });
   }
@@ -258,6 +300,7 @@ class PortServer {
     in_.cancel(ignored);
     std::lock_guard<std::mutex> lock(mu_);
     if (running_ != nullptr) running_->cancelled->store(true);
+    compute_jobs_.fetch_sub(static_cast<int64_t>(queue_.size()), std::memory_order_relaxed);
     queue_.clear();
     stop_worker_ = true;
     cv_.notify_one();
@@ -273,6 +316,7 @@ class PortServer {
     if (worker_.joinable()) worker_.join();
   }
 
+  const std::chrono::microseconds spin_;
   asio::io_context io_;
   RequestHandler handler_;
   asio::posix::stream_descriptor in_;
@@ -288,6 +332,9 @@ class PortServer {
   std::deque<std::unique_ptr<Job>> queue_;
   Job* running_ = nullptr;
   bool stop_worker_ = false;
+  // Jobs queued for or running on the compute thread (the I/O thread does
+  // not spin while there are any).
+  std::atomic<int64_t> compute_jobs_{0};
 
   bool stopping_ = false;  // I/O thread only
   std::atomic<bool> write_failure_seen_{false};
@@ -375,7 +422,9 @@ int ServePort(const ExecutorOptions& options, int in_fd, int out_fd) {
   }
   int code;
   {
-    PortServer server(options, in_fd, out_fd);
+    ExecutorOptions resolved = options;
+    resolved.spin_us = EffectiveSpinUs(options, AvailableCpus());
+    PortServer server(resolved, in_fd, out_fd);
     // Start-up is over: the relays run, the handler's thread pool is up and
     // /proc/self/status is open (RequestHandler), the epoll instance and the
     // signal pipe exist (Asio). Anything that must open or map a resource —

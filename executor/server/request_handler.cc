@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string>
@@ -233,6 +234,7 @@ v1::Info RequestHandler::Info() const {
     info.set_arena_bytes(options_.arena->size());
   }
   info.set_sandbox(sandbox::State());
+  info.set_spin_us(static_cast<uint32_t>(std::max<int64_t>(options_.spin_us, 0)));
   return info;
 }
 

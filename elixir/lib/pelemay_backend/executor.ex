@@ -62,6 +62,14 @@ defmodule PelemayBackend.Executor do
       `--memory-budget`; programs over it get `:resource_exhausted` and the
       executor stays up
     * `:threads` - `--threads`
+    * `:spin_us` - `--spin-us`: microseconds the executor keeps polling
+      its input after handling a request while no run computes, before it
+      sleeps (default 100 where the executor has two CPUs or more, else 0;
+      at most 10 000). A caller that sends its next request within that
+      time finds the executor awake: on a virtual machine this halves the
+      round trip of a small op (docs/benchmarks.md). It costs at most that
+      much CPU time each time the executor goes idle; 0 turns it off
+      (battery-powered boards)
     * `:ready_timeout` - ms the program has to answer its first `info` (10 s)
     * `:arena` - the path of a shared-memory arena (`PelemayBackend.Arena`)
       for this executor, created and owned by the caller (a pool's manager
@@ -577,7 +585,20 @@ defmodule PelemayBackend.Executor do
         n when is_integer(n) -> ["--threads=#{n}"]
       end
 
-    Enum.map(budget ++ threads ++ extra, &to_string/1)
+    spin =
+      case Keyword.get(opts, :spin_us) do
+        nil ->
+          []
+
+        n when is_integer(n) and n in 0..10_000 ->
+          ["--spin-us=#{n}"]
+
+        other ->
+          raise ArgumentError,
+                ":spin_us must be an integer from 0 to 10000 (microseconds), got: #{inspect(other)}"
+      end
+
+    Enum.map(budget ++ threads ++ spin ++ extra, &to_string/1)
   end
 
   defp open_port(path, args) do

@@ -57,7 +57,8 @@ defmodule PelemayBackend.Pool do
     * `:name` - the pool's name, an atom (default `PelemayBackend.Pool`)
     * `:size` - executors (default `System.schedulers_online()`)
     * `:executor_path`, `:executor_args`, `:memory_budget`, `:threads`,
-      `:ready_timeout` - for each executor, see `PelemayBackend.Executor`
+      `:spin_us`, `:ready_timeout` - for each executor, see
+      `PelemayBackend.Executor`
     * `:max_crashes` (default 10) and `:crash_period` (ms, default 5 000) -
       the restart intensity
     * `:restart_backoff` - `{min, max}` ms before replacing a dead executor,
@@ -99,6 +100,7 @@ defmodule PelemayBackend.Pool do
     :executor_args,
     :memory_budget,
     :threads,
+    :spin_us,
     :ready_timeout,
     :arena_threshold
   ]

@@ -54,6 +54,25 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     assert n >= 1
   end
 
+  test ":spin_us reaches the executor, which still answers with it on or off" do
+    for spin <- [0, 2_000] do
+      {pid, _} = start_executor(spin_us: spin, threads: 1)
+      assert {:ok, %{spin_us: ^spin}} = Executor.info(pid)
+
+      for _ <- 1..20 do
+        assert {:ok, %{outputs: [sum]}} = Executor.run(pid, add_program(4), add_inputs())
+        assert values(sum) == [11.0, 22.0, 33.0, 4.5]
+      end
+    end
+
+    Process.flag(:trap_exit, true)
+
+    for bad <- [-1, 10_001, 1.5, "100"] do
+      assert {:error, {%ArgumentError{message: message}, _}} = Executor.start_link(spin_us: bad)
+      assert message =~ ":spin_us must be an integer from 0 to 10000"
+    end
+  end
+
   test "200 pipelined requests from concurrent callers each get their own result" do
     {pid, _} = start_executor()
 

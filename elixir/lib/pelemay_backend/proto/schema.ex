@@ -230,7 +230,8 @@ defmodule PelemayBackend.Proto.Schema do
          {9, :ops, :string, :repeated},
          {10, :sandbox, :string, :singular},
          {11, :arena_path, :string, :singular},
-         {12, :arena_bytes, :uint64, :singular}
+         {12, :arena_bytes, :uint64, :singular},
+         {13, :spin_us, :uint32, :singular}
        ]},
       {:Pong, []},
       {:FaultAck, []},

@@ -1,0 +1,223 @@
+// The port loop's idle polling (--spin-us, executor/server/port_server.cc):
+// the option's bounds and default, that a spinning executor serves requests
+// as before, that it spins after a reply and only for as long as asked, and
+// that it does not spin while a run computes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "executor/server/options.h"
+#include "tests/executor_process.h"
+#include "tests/program_builder.h"
+
+namespace pelemay {
+namespace {
+
+using testing::ExecutorProcess;
+using testing::ProgramBuilder;
+
+// CPU time (user + system, all threads) the process has used so far.
+std::chrono::milliseconds CpuTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after ')'.
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) fields.push_back(f);
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+  const long ticks = std::stol(fields.at(11)) + std::stol(fields.at(12));
+  return std::chrono::milliseconds(ticks * 1000 / ::sysconf(_SC_CLK_TCK));
+}
+
+v1::Request SmallRun(uint64_t id) {
+  ProgramBuilder b;
+  const uint32_t x = b.Input(DType::kF32, {4});
+  b.Add("add", {x, x}, DType::kF32, {4});
+  b.Output(b.last());
+  v1::Request r;
+  r.set_id(id);
+  *r.mutable_run()->mutable_program() = b.program();
+  *r.mutable_run()->add_inputs() = testing::Tensor<float>(DType::kF32, {4}, {1, 2, 3, 4});
+  return r;
+}
+
+// About `steps` x 16 M multiply-adds on the compute thread.
+v1::Request LongRun(uint64_t id, int steps) {
+  ProgramBuilder b;
+  const int64_t n = 256;
+  const uint32_t x = b.Input(DType::kF32, {n, n});
+  uint32_t v = x;
+  for (int i = 0; i < steps; ++i) {
+    auto& d = b.Add("dot", {v, x}, DType::kF32, {n, n});
+    d.mutable_attrs()->add_lhs_contract(1);
+    d.mutable_attrs()->add_rhs_contract(0);
+    v = b.last();
+  }
+  b.Output(v);
+  v1::Request r;
+  r.set_id(id);
+  *r.mutable_run()->mutable_program() = b.program();
+  *r.mutable_run()->add_inputs() = testing::Tensor<float>(DType::kF32, {n, n}, std::vector<float>(n * n, 0.001f));
+  return r;
+}
+
+// Sends `count` small runs `gap` apart and checks every answer; returns the
+// CPU time the executor used from the first request to `gap` after the last.
+std::chrono::milliseconds CpuForSpacedRuns(ExecutorProcess& p, int count, std::chrono::milliseconds gap) {
+  const auto before = CpuTime(p.pid());
+  for (int i = 1; i <= count; ++i) {
+    EXPECT_TRUE(p.Send(SmallRun(static_cast<uint64_t>(i))));
+    auto resp = p.Receive();
+    EXPECT_TRUE(resp && resp->has_run()) << (resp ? resp->DebugString() : "no reply");
+    if (resp && resp->has_run()) {
+      EXPECT_EQ(testing::Values<float>(resp->run().outputs(0)), (std::vector<float>{2, 4, 6, 8}));
+    }
+    std::this_thread::sleep_for(gap);
+  }
+  return CpuTime(p.pid()) - before;
+}
+
+TEST(IdleSpin, OptionBoundsAndDefault) {
+  auto parsed = ParseOptions({"--spin-us=250"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->spin_us, 250);
+  EXPECT_EQ(EffectiveSpinUs(*parsed, 1), 250);  // an explicit value holds on one CPU too
+  parsed = ParseOptions({"--spin-us", "0"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(EffectiveSpinUs(*parsed, 8), 0);
+  parsed = ParseOptions({"--spin-us=10000"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->spin_us, kMaxSpinUs);
+
+  // Unset: the default with two CPUs or more, none on one.
+  parsed = ParseOptions({});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(EffectiveSpinUs(*parsed, 2), kDefaultSpinUs);
+  EXPECT_EQ(EffectiveSpinUs(*parsed, 1), 0);
+
+  for (const char* bad : {"--spin-us=10001", "--spin-us=-1", "--spin-us=fast", "--spin-us="}) {
+    auto r = ParseOptions({bad});
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(IdleSpin, SpinsAfterEachReplyForAsLongAsAskedThenSleeps) {
+  // 10 ms of polling after each of 20 replies: about 200 ms of CPU. The
+  // bound is loose (a loaded machine deschedules the spinning thread), but
+  // not spinning at all would use a few ms.
+  ExecutorProcess spinning({"--threads=1", "--spin-us=10000"});
+  ASSERT_TRUE(spinning.started());
+  const auto spun = CpuForSpacedRuns(spinning, 20, std::chrono::milliseconds(30));
+  EXPECT_GE(spun.count(), 60) << "the executor did not poll after its replies";
+  std::printf("CPU for 20 replies with 10 ms of polling each: %lld ms\n", static_cast<long long>(spun.count()));
+  EXPECT_LE(spun.count(), 20 * 30 + 50) << "the executor polled for longer than --spin-us after each reply";
+
+  // Then idle: no CPU at all for the next 300 ms.
+  const auto idle_before = CpuTime(spinning.pid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_LE((CpuTime(spinning.pid()) - idle_before).count(), 20) << "an idle executor kept polling";
+  spinning.CloseInput();
+  EXPECT_EQ(spinning.Wait(), 0);
+
+  ExecutorProcess still({"--threads=1", "--spin-us=0"});
+  ASSERT_TRUE(still.started());
+  EXPECT_LT(CpuForSpacedRuns(still, 20, std::chrono::milliseconds(30)).count(), spun.count());
+  still.CloseInput();
+  EXPECT_EQ(still.Wait(), 0);
+}
+
+TEST(IdleSpin, DoesNotSpinWhileARunComputes) {
+  // One compute thread: the run alone keeps one CPU busy. Pings every 5 ms
+  // keep the I/O thread handling events; if it polled after each of them
+  // (10 ms), it would never sleep during the run, and the process would use
+  // about twice the wall time.
+  ExecutorProcess p({"--threads=1", "--spin-us=10000"});
+  ASSERT_TRUE(p.started());
+  // Long enough to tell (>= 200 ms) on every SIMD target and build: grow
+  // the run until it is.
+  std::chrono::milliseconds wall{0}, cpu{0};
+  for (int steps = 4; steps <= 4096 && wall.count() < 200; steps *= 4) {
+    const auto cpu_before = CpuTime(p.pid());
+    const auto wall_before = std::chrono::steady_clock::now();
+    const auto id = static_cast<uint64_t>(steps);
+    ASSERT_TRUE(p.Send(LongRun(id, steps)));
+    for (bool done = false; !done;) {
+      v1::Request ping;
+      ping.set_id(id + 1);
+      ping.mutable_ping();
+      ASSERT_TRUE(p.Send(ping));
+      // The ping's answer, and maybe the run's, in either order.
+      for (bool pinged = false; !pinged;) {
+        auto resp = p.Receive(std::chrono::seconds(120));
+        ASSERT_TRUE(resp) << "no reply";
+        if (resp->id() == id) {
+          ASSERT_TRUE(resp->has_run()) << resp->DebugString();
+          done = true;
+        } else {
+          ASSERT_TRUE(resp->has_pong()) << resp->DebugString();
+          pinged = true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    wall = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - wall_before);
+    cpu = CpuTime(p.pid()) - cpu_before;
+  }
+  ASSERT_GE(wall.count(), 200) << "the run was too short to tell";
+  // The run, plus 10 ms of polling before it started and after it ended.
+  EXPECT_LE(cpu.count(), wall.count() * 13 / 10 + 40) << "cpu " << cpu.count() << " ms in " << wall.count() << " ms";
+  p.CloseInput();
+  EXPECT_EQ(p.Wait(), 0);
+}
+
+// What the executor resolved, as Info reports it.
+uint32_t InfoSpinUs(ExecutorProcess& p) {
+  v1::Request r;
+  r.set_id(99);
+  r.mutable_info();
+  EXPECT_TRUE(p.Send(r));
+  auto resp = p.Receive();
+  EXPECT_TRUE(resp && resp->has_info());
+  return resp && resp->has_info() ? resp->info().spin_us() : ~0u;
+}
+
+TEST(IdleSpin, InfoReportsTheResolvedValue) {
+  ExecutorProcess off({"--spin-us=0"});
+  ASSERT_TRUE(off.started());
+  EXPECT_EQ(InfoSpinUs(off), 0u);
+  ExecutorProcess unset;
+  ASSERT_TRUE(unset.started());
+  const uint32_t resolved = InfoSpinUs(unset);
+  EXPECT_TRUE(resolved == 0u || resolved == static_cast<uint32_t>(kDefaultSpinUs)) << resolved;
+}
+
+TEST(IdleSpin, SpinningExecutorAnswersPipelinedRequestsAndExitsOnEof) {
+  ExecutorProcess p({"--threads=1", "--spin-us=10000"});
+  ASSERT_TRUE(p.started());
+  EXPECT_EQ(InfoSpinUs(p), 10000u);
+  for (uint64_t id = 1; id <= 50; ++id) ASSERT_TRUE(p.Send(SmallRun(id)));
+  std::vector<bool> seen(51, false);
+  for (int i = 0; i < 50; ++i) {
+    auto resp = p.Receive();
+    ASSERT_TRUE(resp && resp->has_run()) << (resp ? resp->DebugString() : "no reply");
+    ASSERT_LE(resp->id(), 50u);
+    EXPECT_FALSE(seen[resp->id()]);
+    seen[resp->id()] = true;
+  }
+  // End of input while polling: it exits at once, not after the spin.
+  const auto t0 = std::chrono::steady_clock::now();
+  p.CloseInput();
+  EXPECT_EQ(p.Wait(std::chrono::seconds(5)), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+}
+
+}  // namespace
+}  // namespace pelemay
