@@ -154,27 +154,41 @@ defmodule PelemayBackend.Proto.Wire do
   defp encode_message(_schema, message, other, path),
     do: fail({:expected_map, message.name, other}, path)
 
-  # Unknown keys and malformed oneof values are errors. The common case (all
-  # keys known) costs one `Map.drop/2`, done in C, instead of a walk over
-  # the map: this runs for every message of every request.
+  # Unknown keys and malformed oneof values are errors. This runs for every
+  # message of every request, so the common case (all keys known) only
+  # counts the known keys present (no allocation) and compares the count
+  # with the map's size.
   defp check_keys(message, map, path) do
-    case Map.drop(map, message.key_list) do
-      empty when map_size(empty) == 0 -> :ok
-      unknown -> fail({:unknown_field, unknown |> Map.keys() |> Enum.min()}, path)
+    if count_present(message.key_list, map, 0) != map_size(map) do
+      unknown = map |> Map.drop(message.key_list) |> Map.keys() |> Enum.min()
+      fail({:unknown_field, unknown}, path)
     end
 
-    Enum.each(message.oneofs, fn {oneof, members} ->
-      case Map.get(map, oneof) do
-        nil ->
-          :ok
+    check_oneofs(message.oneof_list, map, path)
+  end
 
-        {member, _} when is_atom(member) ->
-          member in members || fail({:not_in_oneof, member}, [oneof | path])
+  defp count_present([], _map, n), do: n
 
-        other ->
-          fail({:invalid_oneof_value, other}, [oneof | path])
-      end
-    end)
+  defp count_present([key | keys], map, n) when is_map_key(map, key),
+    do: count_present(keys, map, n + 1)
+
+  defp count_present([_ | keys], map, n), do: count_present(keys, map, n)
+
+  defp check_oneofs([], _map, _path), do: :ok
+
+  defp check_oneofs([{oneof, members} | rest], map, path) do
+    case map do
+      %{^oneof => {member, _}} when is_atom(member) ->
+        :lists.member(member, members) || fail({:not_in_oneof, member}, [oneof | path])
+
+      %{^oneof => value} when value != nil ->
+        fail({:invalid_oneof_value, value}, [oneof | path])
+
+      _ ->
+        :ok
+    end
+
+    check_oneofs(rest, map, path)
   end
 
   defp encode_fields([], _schema, _map, _path), do: []
@@ -206,30 +220,37 @@ defmodule PelemayBackend.Proto.Wire do
   end
 
   defp encode_field(%{label: :oneof, oneof: oneof, name: name} = field, schema, map, path) do
-    case Map.get(map, oneof) do
-      {^name, value} -> [field.tag | encode_value(schema, field.type, value, [name | path])]
+    case map do
+      %{^oneof => {^name, value}} ->
+        [field.tag | encode_value(schema, field.type, value, [name | path])]
+
+      _ ->
+        []
+    end
+  end
+
+  defp encode_field(%{label: :optional, name: name} = field, schema, map, path) do
+    case map do
+      %{^name => nil} -> []
+      %{^name => value} -> [field.tag | encode_value(schema, field.type, value, [name | path])]
       _ -> []
     end
   end
 
-  defp encode_field(%{label: :optional} = field, schema, map, path) do
-    case Map.get(map, field.name) do
-      nil -> []
-      value -> [field.tag | encode_value(schema, field.type, value, [field.name | path])]
-    end
-  end
-
-  defp encode_field(%{label: :singular} = field, schema, map, path) do
-    case Map.get(map, field.name) do
-      nil ->
+  defp encode_field(%{label: :singular, name: name} = field, schema, map, path) do
+    case map do
+      %{^name => nil} ->
         []
 
-      value ->
-        if default?(schema, field.type, value) do
+      %{^name => value} ->
+        if implicit_default?(field, value, schema) do
           []
         else
-          [field.tag | encode_value(schema, field.type, value, [field.name | path])]
+          [field.tag | encode_value(schema, field.type, value, [name | path])]
         end
+
+      _ ->
+        []
     end
   end
 
@@ -253,7 +274,18 @@ defmodule PelemayBackend.Proto.Wire do
   defp encode_unpacked(improper, _schema, _field, path),
     do: fail({:improper_list, improper}, path)
 
-  # Proto3 implicit presence: these values are not sent.
+  # Proto3 implicit presence: a singular field equal to its default is not
+  # sent. The common cases compare with the precomputed default; the rest
+  # (an enum or float given as an integer, floats by their bits, iodata
+  # bytes) go through default?/3.
+  defp implicit_default?(%{type: {:message, _}}, _value, _schema), do: false
+
+  defp implicit_default?(%{type: type}, value, _schema) when type in [:double, :float],
+    do: value === 0 or (is_float(value) and <<value::float-64>> == <<0::64>>)
+
+  defp implicit_default?(%{implicit_default: value}, value, _schema), do: true
+  defp implicit_default?(%{type: type}, value, schema), do: default?(schema, type, value)
+
   defp default?(_schema, {:message, _}, _value), do: false
   defp default?(_schema, :bool, value), do: value == false
   defp default?(_schema, :string, value), do: value == ""
@@ -268,13 +300,16 @@ defmodule PelemayBackend.Proto.Wire do
 
   defp default?(_schema, _type, value), do: value === 0
 
-  defp encode_value(schema, {:message, name}, value, path) do
-    iodata = encode_message(schema, schema.messages[name], value, path)
+  defp encode_value(%{messages: messages} = schema, {:message, name}, value, path) do
+    %{^name => message} = messages
+    iodata = encode_message(schema, message, value, path)
     [encode_varint(IO.iodata_length(iodata)) | iodata]
   end
 
-  defp encode_value(schema, {:enum, enum}, value, path) when is_atom(value) do
-    case schema.enums[enum].by_name do
+  defp encode_value(%{enums: enums}, {:enum, enum}, value, path) when is_atom(value) do
+    %{^enum => %{by_name: by_name}} = enums
+
+    case by_name do
       %{^value => number} -> encode_varint(number &&& @mask64)
       _ -> fail({:unknown_enum_value, enum, value}, path)
     end
@@ -378,10 +413,19 @@ defmodule PelemayBackend.Proto.Wire do
     acc = decode_fields(binary, schema, message, message.defaults, path, depth)
 
     # Repeated fields were accumulated in reverse.
-    Enum.reduce(message.fields, acc, fn
-      %{label: :repeated, name: name}, acc -> Map.update!(acc, name, &Enum.reverse/1)
-      _, acc -> acc
-    end)
+    reverse_repeated(message.repeated, acc)
+  end
+
+  defp reverse_repeated([], acc), do: acc
+
+  defp reverse_repeated([name | names], acc) do
+    case acc do
+      %{^name => [_, _ | _] = values} ->
+        reverse_repeated(names, %{acc | name => Enum.reverse(values)})
+
+      _ ->
+        reverse_repeated(names, acc)
+    end
   end
 
   defp decode_fields(<<>>, _schema, _message, acc, _path, _depth), do: acc
@@ -641,6 +685,9 @@ defmodule PelemayBackend.Proto.Wire do
         skip_group(number, skip_field(field, wire_type, rest, path, depth), path, depth)
     end
   end
+
+  # One-byte varints (most keys, lengths and small numbers) first.
+  defp varint!(<<0::1, b::7, rest::binary>>, _path), do: {b, rest}
 
   defp varint!(binary, path) do
     case varint(binary, 0, 0) do

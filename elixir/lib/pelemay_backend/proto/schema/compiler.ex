@@ -15,14 +15,18 @@ defmodule PelemayBackend.Proto.Schema.Compiler do
   Checks a definition and compiles it:
 
       %{
-        messages: %{name => %{name:, fields:, by_number:, by_name:, keys:, oneofs:, defaults:}},
+        messages: %{name => %{name:, fields:, by_number:, by_name:, keys:, key_list:,
+                               oneofs:, oneof_list:, repeated:, defaults:}},
         enums: %{name => %{name:, by_name: %{atom => integer}, by_number: %{integer => atom}}}
       }
 
   `fields` are sorted by number; each is a map with `number`, `name`, `type`,
   `label` (`:singular`, `:optional`, `:repeated` or `:oneof`), `oneof` (its
   group or nil), `key` (the key in the message map: the oneof's name or the
-  field's), `wire_type`, `packed` and the precomputed `tag`/`packed_tag`.
+  field's), `wire_type`, `packed`, the precomputed `tag`/`packed_tag`, and
+  `implicit_default`: the value a singular scalar or enum field is not sent
+  with (nil for other fields; the codec compares floats by their bits). `oneof_list` is `oneofs` as a list of `{oneof, members}`;
+  `repeated` lists the names of repeated fields (which decoding reverses).
 
   Raises `ArgumentError` on an inconsistent definition: a duplicate number or
   name, a reference to an unknown message or enum, an unknown type or label,
@@ -92,6 +96,8 @@ defmodule PelemayBackend.Proto.Schema.Compiler do
       keys: MapSet.new(keys),
       key_list: keys,
       oneofs: oneofs,
+      oneof_list: Enum.sort(oneofs),
+      repeated: for(%{label: :repeated, name: n} <- fields, do: n),
       defaults: Map.new(fields, &{&1.key, default(&1, enums)})
     }
   end
@@ -128,6 +134,13 @@ defmodule PelemayBackend.Proto.Schema.Compiler do
 
     wire_type = Wire.wire_type(type)
 
+    implicit_default =
+      case {label, type} do
+        {:singular, {:message, _}} -> nil
+        {:singular, _} -> default(%{label: :singular, type: type}, enums)
+        _ -> nil
+      end
+
     %{
       number: number,
       name: name,
@@ -138,7 +151,8 @@ defmodule PelemayBackend.Proto.Schema.Compiler do
       wire_type: wire_type,
       packed: label == :repeated and wire_type != 2,
       tag: Wire.encode_varint(number <<< 3 ||| wire_type),
-      packed_tag: Wire.encode_varint(number <<< 3 ||| 2)
+      packed_tag: Wire.encode_varint(number <<< 3 ||| 2),
+      implicit_default: implicit_default
     }
   end
 
