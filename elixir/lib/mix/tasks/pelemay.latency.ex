@@ -8,13 +8,17 @@ defmodule Mix.Tasks.Pelemay.Latency do
   the inline request frame sent through a `{:packet, 4}` port to `cat`,
   which echoes it back unchanged (one port write, one read, no work).
 
-      mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20] [--echo-ports 4]
+      mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20] [--echo-ports 4] [--spin-us N]
 
   More paths show where the time goes: the pool with the program inline
   (parsed and validated on every call), `PelemayBackend.Executor.run/4`
   (encoding, the executor process, decoding, without the pool), and frames
   written straight to an executor's port, by id and inline (no Elixir
   layer: the executor's own cost over `cat`).
+
+  `--spin-us` sets the executors' idle polling (`PelemayBackend.Executor`,
+  option `:spin_us`; default: the executor's own); `--spin-us 0` shows the
+  round trip without it.
 
   The floor is measured through several `cat` ports (`--echo-ports`, 4),
   because on a virtual machine a pipe round trip depends on where the kernel
@@ -37,7 +41,13 @@ defmodule Mix.Tasks.Pelemay.Latency do
   alias PelemayBackend.Bench.EchoFloor
   alias PelemayBackend.Pool
 
-  @switches [calls: :integer, pool_size: :integer, blocks: :integer, echo_ports: :integer]
+  @switches [
+    calls: :integer,
+    pool_size: :integer,
+    blocks: :integer,
+    echo_ports: :integer,
+    spin_us: :integer
+  ]
 
   @impl Mix.Task
   def run(argv) do
@@ -47,6 +57,10 @@ defmodule Mix.Tasks.Pelemay.Latency do
     size = Keyword.get(opts, :pool_size, 1)
     blocks = Keyword.get(opts, :blocks, 20)
     echo_ports = max(Keyword.get(opts, :echo_ports, 4), 1)
+    # The executors' idle polling (`PelemayBackend.Executor`'s :spin_us):
+    # their default unless given.
+    spin = Keyword.take(opts, [:spin_us])
+    spin_args = Enum.map(spin, fn {:spin_us, us} -> "--spin-us=#{us}" end)
     # Spawned first: the first programs a VM spawns are often the ones the
     # kernel places best (EchoFloor), and the floor should have that luck.
     floor = EchoFloor.open(echo_ports)
@@ -55,7 +69,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
     {:ok, _} = Application.ensure_all_started(:pelemay_backend)
 
     pool = :pelemay_latency_pool
-    {:ok, _} = Pool.start_link(name: pool, size: size, threads: 1)
+    {:ok, _} = Pool.start_link([name: pool, size: size, threads: 1] ++ spin)
     wait_ready(pool, size, System.monotonic_time(:millisecond) + 10_000)
 
     type = %{dtype: :DTYPE_F32, shape: [1]}
@@ -80,10 +94,10 @@ defmodule Mix.Tasks.Pelemay.Latency do
       Port.open({:spawn_executable, PelemayBackend.Native.executor_path()}, [
         :binary,
         {:packet, 4},
-        args: ["--threads=1"]
+        args: ["--threads=1" | spin_args]
       ])
 
-    {:ok, executor} = PelemayBackend.Executor.start_link(threads: 1)
+    {:ok, executor} = PelemayBackend.Executor.start_link([threads: 1] ++ spin)
     {:ok, _} = PelemayBackend.Executor.ping(executor)
 
     # The same program compiled in the raw executor, and the frame that runs
