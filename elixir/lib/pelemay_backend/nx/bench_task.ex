@@ -12,6 +12,10 @@ defmodule Mix.Tasks.Pelemay.BenchNx do
 
       PELEMAY_NX=/path/to/nx mix pelemay.bench_nx [--reps 20]
 
+  Every time is a median in a steady state: after 50 ms of warm-up calls,
+  over at least `--reps` calls and 200 ms (Nx.BinaryBackend: `--binary-reps`
+  calls after one untimed call, default 1: it is context).
+
   Prints per op: median time through Nx on this backend, the floor, the
   ratio (target: at most 1.5), the ratio against the typical floor, and
   Nx.BinaryBackend's median (context: pure Elixir, far behind). Only
@@ -94,7 +98,7 @@ defmodule Mix.Tasks.Pelemay.BenchNx do
       floor_us = kernel_us + transfer_us
       typical_floor_us = kernel_us + transfer.typical
       binary = Enum.map(inputs, &Nx.backend_copy(&1, Nx.BinaryBackend))
-      bb_us = median(binary_reps, fn -> nx_fun.(binary) end)
+      bb_us = cold_median(binary_reps, fn -> nx_fun.(binary) end)
 
       Mix.shell().info(
         "#{String.pad_trailing(name, 30)} #{f(nx_us, 9)} #{f(floor_us, 11)} #{f(nx_us / floor_us, 6)}x #{f(kernel_us, 8)} #{f(transfer_us, 9)} #{f(nx_us / typical_floor_us, 13)}x #{f(bb_us, 20)} #{f(bb_us / nx_us, 6)}x"
@@ -125,14 +129,49 @@ defmodule Mix.Tasks.Pelemay.BenchNx do
   defp echo_us(cat, bytes, reps),
     do: median(reps, EchoFloor.round_trip(cat, :binary.copy(<<0>>, max(bytes, 1))))
 
-  defp median(reps, fun) do
+  # Nx.BinaryBackend takes seconds for the big ops: `reps` timed calls.
+  defp cold_median(reps, fun) do
     fun.()
-    median_value(reps, fn -> elem(:timer.tc(fun), 0) end)
+    values = Enum.sort(for _ <- 1..reps, do: elem(:timer.tc(fun), 0))
+    Enum.at(values, div(reps, 2))
   end
 
+  # The median time of `fun` in us (see median_value/2).
+  defp median(reps, fun) do
+    median_value(reps, fn ->
+      t0 = System.monotonic_time(:nanosecond)
+      fun.()
+      (System.monotonic_time(:nanosecond) - t0) / 1000
+    end)
+  end
+
+  # The median of what `fun` returns, in a steady state: `fun` runs for
+  # @warm_up_ms first, then at least `reps` times and for at least
+  # @sample_ms. A pipe round trip is slower for its first few hundred calls
+  # on a virtual machine (the kernel has not yet placed the two processes
+  # well), so a small op and its floor are both measured after that, never
+  # from a handful of calls.
+  @warm_up_ms 50
+  @sample_ms 200
   defp median_value(reps, fun) do
-    values = Enum.sort(for _ <- 1..reps, do: fun.())
-    Enum.at(values, div(reps, 2))
+    warm_until = System.monotonic_time(:millisecond) + @warm_up_ms
+    warm_up(fun, warm_until)
+    sample_until = System.monotonic_time(:millisecond) + @sample_ms
+    values = Enum.sort(sample(fun, reps, sample_until, []))
+    Enum.at(values, div(length(values), 2))
+  end
+
+  defp warm_up(fun, until) do
+    fun.()
+    if System.monotonic_time(:millisecond) < until, do: warm_up(fun, until)
+  end
+
+  defp sample(fun, reps, until, acc) do
+    acc = [fun.() | acc]
+
+    if (reps > 1 or System.monotonic_time(:millisecond) < until) and length(acc) < 100_000,
+      do: sample(fun, reps - 1, until, acc),
+      else: acc
   end
 
   defp f(x, width),
