@@ -9,6 +9,53 @@ defmodule PelemayBackend.ProgramTest do
   doctest PelemayBackend.Program.Prepared
   doctest PelemayBackend.SortScan
 
+  describe "Prepared.cached (the memo of encoded programs)" do
+    alias PelemayBackend.Program.Prepared
+
+    defp exp_program(n) do
+      p = Program.new()
+      {p, a} = Program.input(p, {:f, 32}, [n])
+      {p, b} = Program.op(p, "exp", [a], {:f, 32}, [n])
+      Program.to_proto(p, [b])
+    end
+
+    test "gives what new/1 gives, and remembers it" do
+      table = Prepared.new_table(:memo_test, [])
+      program = exp_program(3)
+      assert Prepared.cached(program, table, 8) == Prepared.new(program)
+      assert [{^program, %Prepared{output_bytes: [12]}}] = :ets.lookup(table, program)
+      # Equal programs built again hit the same entry.
+      assert Prepared.cached(exp_program(3), table, 8) == Prepared.new(program)
+      assert :ets.info(table, :size) == 1
+    end
+
+    test "holds at most its capacity" do
+      table = Prepared.new_table(:memo_test, [])
+
+      for n <- 1..50 do
+        assert %Prepared{output_bytes: [bytes]} = Prepared.cached(exp_program(n), table, 8)
+        assert bytes == 4 * n
+        assert :ets.info(table, :size) <= 8
+      end
+    end
+
+    test "keeps no program of more than 64 instructions, and works without a table" do
+      table = Prepared.new_table(:memo_test, [])
+      p = Program.new()
+      {p, a} = Program.input(p, {:f, 32}, [2])
+
+      {p, v} =
+        Enum.reduce(1..65, {p, a}, fn _, {p, v} -> Program.op(p, "exp", [v], {:f, 32}, [2]) end)
+
+      big = Program.to_proto(p, [v])
+      assert Prepared.cached(big, table, 8) == Prepared.new(big)
+      assert :ets.info(table, :size) == 0
+
+      :ets.delete(table)
+      assert Prepared.cached(exp_program(2), table, 8) == Prepared.new(exp_program(2))
+    end
+  end
+
   describe "the op catalogue" do
     test "is read from executor/ops/op_catalogue.inc, every op of it" do
       source = File.read!(Path.expand("../../executor/ops/op_catalogue.inc", __DIR__))

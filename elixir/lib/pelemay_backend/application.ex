@@ -9,19 +9,25 @@ defmodule PelemayBackend.Application do
   and none with `config :pelemay_backend, start_pool: false` (then start pools
   in your own supervision tree). A pool whose executor cannot be started does
   not stop the application: it reports `:unavailable`.
+
+  It also starts the owner of the memo of encoded programs
+  (`PelemayBackend.Program.Prepared.cached/1`).
   """
 
   use Application
 
   @impl true
   def start(_type, _args) do
-    children =
+    pools =
       if Application.get_env(:pelemay_backend, :start_pool, true) do
         opts = Application.get_env(:pelemay_backend, :pool, [])
         [{PelemayBackend.Pool, Keyword.put_new(opts, :name, PelemayBackend.Pool)}]
       else
         []
       end
+
+    # The memo of encoded programs (PelemayBackend.Program.Prepared.cached/1).
+    children = [PelemayBackend.Program.Prepared | pools]
 
     Supervisor.start_link(children, strategy: :one_for_one, name: PelemayBackend.Supervisor)
   end

@@ -196,7 +196,7 @@ defmodule PelemayBackend.Program do
   def run(%__MODULE__{} = p, outputs, inputs, opts \\ []) do
     tensors = Enum.map(inputs, fn {type, dims, data} -> tensor(type, dims, data) end)
 
-    prepared = Prepared.new(to_proto(p, outputs))
+    prepared = Prepared.cached(to_proto(p, outputs))
 
     with {:ok, results} <- PelemayBackend.run(prepared, tensors, opts) do
       {:ok, Enum.map(results, &payload_binary/1)}
