@@ -22,30 +22,6 @@ v1::Request Simple(uint64_t id) {
   return r;
 }
 
-// A run that takes a while: a chain of f32 matrix products.
-// A run of `steps` chained 256 x 256 dots. Cancels and deadlines act at
-// instruction boundaries, so one step must stay short even on the slowest
-// configuration the suites run in (ASan + the emulated 128-bit target on a
-// loaded 2-core machine: a 512 x 512 step took over 5 s there).
-v1::Request LongRun(uint64_t id, int steps) {
-  ProgramBuilder b;
-  const int64_t n = 256;
-  uint32_t x = b.Input(DType::kF32, {n, n});
-  uint32_t v = x;
-  for (int i = 0; i < steps; ++i) {
-    auto& d = b.Add("dot", {v, x}, DType::kF32, {n, n});
-    d.mutable_attrs()->add_lhs_contract(1);
-    d.mutable_attrs()->add_rhs_contract(0);
-    v = b.last();
-  }
-  b.Output(v);
-  v1::Request r;
-  r.set_id(id);
-  *r.mutable_run()->mutable_program() = b.program();
-  *r.mutable_run()->add_inputs() = testing::Tensor<float>(DType::kF32, {n, n}, std::vector<float>(n * n, 0.001f));
-  return r;
-}
-
 TEST(ExecutorE2E, RunsAProgramOverPipes) {
   ExecutorProcess p;
   ASSERT_TRUE(p.started());
@@ -68,7 +44,7 @@ TEST(ExecutorE2E, RunsAProgramOverPipes) {
 
 TEST(ExecutorE2E, AnswersPingStatsAndCancelDuringALongRun) {
   ExecutorProcess p({"--threads=1"});
-  ASSERT_TRUE(p.Send(LongRun(1, 3000)));
+  ASSERT_TRUE(p.Send(testing::ChainedDotsRun(1, 3000)));
   std::this_thread::sleep_for(100ms);
   v1::Request ping = Simple(2);
   ping.mutable_ping();
@@ -103,8 +79,8 @@ TEST(ExecutorE2E, AnswersPingStatsAndCancelDuringALongRun) {
 
 TEST(ExecutorE2E, CancelOfAQueuedRequestAndOfNothing) {
   ExecutorProcess p({"--threads=1"});
-  ASSERT_TRUE(p.Send(LongRun(1, 3000)));
-  ASSERT_TRUE(p.Send(LongRun(2, 2)));
+  ASSERT_TRUE(p.Send(testing::ChainedDotsRun(1, 3000)));
+  ASSERT_TRUE(p.Send(testing::ChainedDotsRun(2, 2)));
   v1::Request cancel = Simple(3);
   cancel.mutable_cancel()->set_target_id(2);
   ASSERT_TRUE(p.Send(cancel));
@@ -124,7 +100,7 @@ TEST(ExecutorE2E, CancelOfAQueuedRequestAndOfNothing) {
 
 TEST(ExecutorE2E, DeadlineExceeded) {
   ExecutorProcess p({"--threads=1"});
-  v1::Request r = LongRun(1, 400);
+  v1::Request r = testing::ChainedDotsRun(1, 400);
   r.mutable_run()->set_timeout_ms(50);
   ASSERT_TRUE(p.Send(r));
   auto resp = p.Receive(10s);
@@ -134,7 +110,7 @@ TEST(ExecutorE2E, DeadlineExceeded) {
 
 TEST(ExecutorE2E, ExitsPromptlyOnEofEvenDuringARun) {
   ExecutorProcess p({"--threads=1"});
-  ASSERT_TRUE(p.Send(LongRun(1, 3000)));
+  ASSERT_TRUE(p.Send(testing::ChainedDotsRun(1, 3000)));
   std::this_thread::sleep_for(50ms);
   const auto start = std::chrono::steady_clock::now();
   p.CloseInput();
@@ -220,7 +196,7 @@ TEST(ExecutorE2E, RandomByteStreamsNeverCrashOrHang) {
 
 TEST(ExecutorE2E, OverTheMemoryBudgetIsResourceExhaustedAndTheExecutorStaysUp) {
   ExecutorProcess p({"--memory-budget=512K"});
-  v1::Request r = LongRun(1, 3);  // 256x256 f32 = 256 KiB per value, 3 live at once
+  v1::Request r = testing::ChainedDotsRun(1, 3);  // 256x256 f32 = 256 KiB per value, 3 live at once
   ASSERT_TRUE(p.Send(r));
   auto resp = p.Receive();
   ASSERT_TRUE(resp && resp->has_error());
@@ -234,7 +210,7 @@ TEST(ExecutorE2E, OverTheMemoryBudgetIsResourceExhaustedAndTheExecutorStaysUp) {
 TEST(ExecutorE2E, PipelinedRequestsAreAnsweredInOrderOfCompletion) {
   ExecutorProcess p;
   for (uint64_t id = 1; id <= 50; ++id) {
-    v1::Request r = LongRun(id, 1);
+    v1::Request r = testing::ChainedDotsRun(id, 1);
     r.mutable_run()->mutable_program()->mutable_inputs(0)->set_shape(0, 4);
     r.mutable_run()->mutable_program()->mutable_inputs(0)->set_shape(1, 4);
     auto* res = r.mutable_run()->mutable_program()->mutable_instructions(0)->mutable_result();

@@ -48,26 +48,6 @@ v1::Request SmallRun(uint64_t id) {
   return r;
 }
 
-// About `steps` x 16 M multiply-adds on the compute thread.
-v1::Request LongRun(uint64_t id, int steps) {
-  ProgramBuilder b;
-  const int64_t n = 256;
-  const uint32_t x = b.Input(DType::kF32, {n, n});
-  uint32_t v = x;
-  for (int i = 0; i < steps; ++i) {
-    auto& d = b.Add("dot", {v, x}, DType::kF32, {n, n});
-    d.mutable_attrs()->add_lhs_contract(1);
-    d.mutable_attrs()->add_rhs_contract(0);
-    v = b.last();
-  }
-  b.Output(v);
-  v1::Request r;
-  r.set_id(id);
-  *r.mutable_run()->mutable_program() = b.program();
-  *r.mutable_run()->add_inputs() = testing::Tensor<float>(DType::kF32, {n, n}, std::vector<float>(n * n, 0.001f));
-  return r;
-}
-
 // Sends `count` small runs `gap` apart and checks every answer; returns the
 // CPU time the executor used from the first request to `gap` after the last.
 std::chrono::milliseconds CpuForSpacedRuns(ExecutorProcess& p, int count, std::chrono::milliseconds gap) {
@@ -148,7 +128,7 @@ TEST(IdleSpin, DoesNotSpinWhileARunComputes) {
     const auto cpu_before = CpuTime(p.pid());
     const auto wall_before = std::chrono::steady_clock::now();
     const auto id = static_cast<uint64_t>(steps);
-    ASSERT_TRUE(p.Send(LongRun(id, steps)));
+    ASSERT_TRUE(p.Send(testing::ChainedDotsRun(id, steps)));
     for (bool done = false; !done;) {
       v1::Request ping;
       ping.set_id(id + 1);

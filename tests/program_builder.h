@@ -59,4 +59,28 @@ std::vector<T> Values(const v1::Tensor& t) {
   return v;
 }
 
+// A run request that takes a while: `steps` chained 256 x 256 f32 dots
+// (about 16 M multiply-adds each). Cancels and deadlines act at instruction
+// boundaries, so one step must stay short even on the slowest configuration
+// the suites run in (ASan + the emulated 128-bit target on a loaded 2-core
+// machine: a 512 x 512 step took over 5 s there).
+inline v1::Request ChainedDotsRun(uint64_t id, int steps) {
+  ProgramBuilder b;
+  const int64_t n = 256;
+  const uint32_t x = b.Input(DType::kF32, {n, n});
+  uint32_t v = x;
+  for (int i = 0; i < steps; ++i) {
+    auto& d = b.Add("dot", {v, x}, DType::kF32, {n, n});
+    d.mutable_attrs()->add_lhs_contract(1);
+    d.mutable_attrs()->add_rhs_contract(0);
+    v = b.last();
+  }
+  b.Output(v);
+  v1::Request r;
+  r.set_id(id);
+  *r.mutable_run()->mutable_program() = b.program();
+  *r.mutable_run()->add_inputs() = Tensor<float>(DType::kF32, {n, n}, std::vector<float>(n * n, 0.001f));
+  return r;
+}
+
 }  // namespace pelemay::testing
