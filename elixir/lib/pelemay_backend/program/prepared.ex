@@ -69,9 +69,11 @@ defmodule PelemayBackend.Program.Prepared do
   a fraction of encoding it again (about 7 us for a one-instruction
   program).
 
-  The memo is an ETS table of at most #{@capacity} programs of at most
-  #{@max_cached_instructions} instructions each, emptied when full (so it
-  never grows without bound, and a working set that fits is rebuilt once).
+  The memo is an ETS table of programs of at most
+  #{@max_cached_instructions} instructions each. An insert that finds
+  #{@capacity} programs there empties it first, so it holds at most
+  #{@capacity} (plus one per caller inserting at that same moment) and a
+  working set that fits is rebuilt once.
   Without the application running (no table), this is `new/1`.
   """
   @spec cached(map()) :: t()
