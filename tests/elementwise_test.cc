@@ -439,11 +439,6 @@ TEST(ElementwiseTest, ThreadPoolMatchesReference) {
 // and checks all of them against the expected values.
 
 template <class T>
-std::span<const std::byte> AsBytes(const std::vector<T>& v) {
-  return std::as_bytes(std::span<const T>(v));
-}
-
-template <class T>
 bool SameValue(T got, T want) {
   if constexpr (kIsComplex<T>) {
     return SameValue(got.real(), want.real()) && SameValue(got.imag(), want.imag());

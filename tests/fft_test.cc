@@ -35,15 +35,6 @@ namespace {
 
 using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
-template <class T>
-std::span<const std::byte> AsBytes(const std::vector<T>& v) {
-  return std::as_bytes(std::span<const T>(v));
-}
-template <class T>
-std::span<std::byte> AsWritable(std::vector<T>& v) {
-  return std::as_writable_bytes(std::span<T>(v));
-}
-
 template <class Out, class T>
 std::vector<Out> FftOf(OpCode op, const std::vector<T>& x, const Shape& shape, int64_t axis, int64_t length,
                        double eps = 1e-10, ThreadPool* pool = nullptr) {

@@ -39,15 +39,6 @@ namespace {
 using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
 template <class T>
-std::span<const std::byte> AsBytes(const std::vector<T>& v) {
-  return std::as_bytes(std::span<const T>(v));
-}
-template <class T>
-std::span<std::byte> AsWritable(std::vector<T>& v) {
-  return std::as_writable_bytes(std::span<T>(v));
-}
-
-template <class T>
 double AsDouble(T v) {
   if constexpr (kIsHalf<T>) return static_cast<float>(v);
   else return static_cast<double>(v);

@@ -39,15 +39,6 @@ namespace {
 using namespace pelemay::testing;  // NOLINT(google-build-using-namespace)
 
 template <class T>
-std::span<const std::byte> AsBytes(const std::vector<T>& v) {
-  return std::as_bytes(std::span<const T>(v));
-}
-template <class T>
-std::span<std::byte> AsWritable(std::vector<T>& v) {
-  return std::as_writable_bytes(std::span<T>(v));
-}
-
-template <class T>
 std::vector<T> SortOf(const std::vector<T>& x, const Shape& shape, int64_t axis, bool descending,
                       ThreadPool* pool = nullptr) {
   std::vector<T> out(x.size());

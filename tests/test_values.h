@@ -1,14 +1,17 @@
 // Value helpers shared by the kernel suites: the dtype list, special floats,
-// raw bits and NaN tests that work for half floats too.
+// raw bits and NaN tests that work for half floats too, and byte views of
+// value vectors (what the kernels take).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "executor/core/dtype.h"
 
@@ -61,6 +64,18 @@ std::string Show(T v) {
     os << v << " [0x" << std::hex << Bits(v) << "]";
   }
   return os.str();
+}
+
+// The bytes of `v`, as a kernel's input span.
+template <class T>
+std::span<const std::byte> AsBytes(const std::vector<T>& v) {
+  return std::as_bytes(std::span<const T>(v));
+}
+
+// The bytes of `v`, as a kernel's output span.
+template <class T>
+std::span<std::byte> AsWritable(std::vector<T>& v) {
+  return std::as_writable_bytes(std::span<T>(v));
 }
 
 }  // namespace pelemay::testing
