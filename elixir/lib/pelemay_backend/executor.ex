@@ -355,7 +355,26 @@ defmodule PelemayBackend.Executor do
   # that pays) and, for a prepared program, `prepared` and `rest`, the run
   # encoded without its program, from which the executor process builds the
   # by-id form once its executor has compiled the program.
-  def encode_run(%Prepared{} = prepared, inputs, fault) do
+  def encode_run(%Prepared{} = prepared, inputs, nil) do
+    case encode_inline_inputs(inputs, []) do
+      :codec ->
+        encode_run_with_codec(prepared, inputs, nil)
+
+      rest ->
+        {:ok, run_body({:program, prepared.encoded}, rest),
+         %{run: %{inputs: inputs}, prepared: prepared, rest: rest}}
+    end
+  end
+
+  def encode_run(%Prepared{} = prepared, inputs, fault),
+    do: encode_run_with_codec(prepared, inputs, fault)
+
+  def encode_run(program, inputs, fault) when is_map(program) do
+    kind = with_fault({:run, %{source: {:program, program}, inputs: inputs}}, fault)
+    with {:ok, body} <- encode_request(kind), do: {:ok, body, %{run: run_of(kind)}}
+  end
+
+  defp encode_run_with_codec(prepared, inputs, fault) do
     {:run, run} = with_fault({:run, %{inputs: inputs}}, fault)
 
     case Proto.encode(:RunRequest, run) do
@@ -368,10 +387,54 @@ defmodule PelemayBackend.Executor do
     end
   end
 
-  def encode_run(program, inputs, fault) when is_map(program) do
-    kind = with_fault({:run, %{source: {:program, program}, inputs: inputs}}, fault)
-    with {:ok, body} <- encode_request(kind), do: {:ok, body, %{run: run_of(kind)}}
+  # The inputs of a run as RunRequest field 3 (`repeated Tensor inputs`),
+  # for the common case alone: tensors with a valid dtype, a shape of
+  # non-negative dimensions and their data inline as a binary. These are
+  # the bytes Proto.encode gives for them (a test compares both on random
+  # tensors), written without walking the schema: this runs for every call
+  # of the Nx backend and took most of its encoding time. Anything else
+  # (arena payloads, literals, iodata, bad values) is `:codec`: the caller
+  # encodes with Proto, which also reports what is wrong.
+  @dtype_numbers PelemayBackend.Proto.Schema.enum_values(:DType) |> Map.new()
+  defp encode_inline_inputs([], acc), do: Enum.reverse(acc)
+
+  defp encode_inline_inputs(
+         [%{dtype: dtype, shape: shape, payload: {:data, data}} = tensor | rest],
+         acc
+       )
+       when map_size(tensor) == 3 and is_binary(data) and is_list(shape) do
+    with %{^dtype => number} when number != 0 <- @dtype_numbers,
+         dims when is_list(dims) <- packed_dims(shape, []) do
+      shape_field =
+        case dims do
+          [] -> []
+          _ -> [<<0x12>>, Wire.encode_varint(IO.iodata_length(dims)) | dims]
+        end
+
+      tensor = [
+        <<0x08>>,
+        Wire.encode_varint(number),
+        shape_field,
+        <<0x1A>>,
+        Wire.encode_varint(byte_size(data)) | data
+      ]
+
+      encode_inline_inputs(rest, [
+        [<<0x1A>>, Wire.encode_varint(IO.iodata_length(tensor)) | tensor] | acc
+      ])
+    else
+      _ -> :codec
+    end
   end
+
+  defp encode_inline_inputs(_other, _acc), do: :codec
+
+  defp packed_dims([], acc), do: Enum.reverse(acc)
+
+  defp packed_dims([d | rest], acc) when is_integer(d) and d >= 0 and d <= 0x7FFF_FFFF_FFFF_FFFF,
+    do: packed_dims(rest, [Wire.encode_varint(d) | acc])
+
+  defp packed_dims(_other, _acc), do: :codec
 
   @doc false
   # The Request (id 0, prepended when written) whose RunRequest is `source`
