@@ -44,24 +44,32 @@ struct Result {
 
 using Attrs = std::function<void(v1::Attributes&)>;
 
+// Complex dtypes hold their values interleaved: re0, im0, re1, im1, ...
 std::vector<std::byte> Encode(DType dtype, const std::vector<double>& values) {
-  std::vector<std::byte> bytes(values.size() * DTypeSize(dtype));
+  const size_t per = IsComplex(dtype) ? 2 : 1;
+  std::vector<std::byte> bytes(values.size() / per * DTypeSize(dtype));
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
     auto* out = reinterpret_cast<T*>(bytes.data());
-    for (size_t i = 0; i < values.size(); ++i) out[i] = kernels::ConvertValue<T, double>(values[i]);
+    for (size_t i = 0; i < values.size() / per; ++i) {
+      if constexpr (kIsComplex<T>)
+        out[i] = T(static_cast<typename T::value_type>(values[2 * i]),
+                   static_cast<typename T::value_type>(values[2 * i + 1]));
+      else out[i] = kernels::ConvertValue<T, double>(values[i]);
+    }
   });
   return bytes;
 }
 
 std::vector<double> Decode(DType dtype, std::span<const std::byte> bytes) {
-  std::vector<double> v(bytes.size() / DTypeSize(dtype));
+  const size_t per = IsComplex(dtype) ? 2 : 1;
+  std::vector<double> v(bytes.size() / DTypeSize(dtype) * per);
   VisitDType(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto* in = reinterpret_cast<const T*>(bytes.data());
-    for (size_t i = 0; i < v.size(); ++i) {
+    for (size_t i = 0; i < v.size() / per; ++i) {
       if constexpr (kIsHalf<T>) v[i] = static_cast<float>(in[i]);
-      else if constexpr (kIsComplex<T>) v[i] = in[i].real();
+      else if constexpr (kIsComplex<T>) v[2 * i] = in[i].real(), v[2 * i + 1] = in[i].imag();
       else v[i] = static_cast<double>(in[i]);
     }
   });
@@ -240,6 +248,94 @@ TEST(TriangularSolve, EveryFloatDtype) {
       const std::vector<double> x = RunOk("triangular_solve", {{{3, 3}, kLower3, in}, {{3}, {4, 2, 4}, in}}, out, {3});
       SCOPED_TRACE(std::string(DTypeName(in)) + " -> " + std::string(DTypeName(out)));
       ExpectNear(x, {4.0 / 3, -2.0 / 3, 10.0 / 3}, 4 * Tol(out));
+    }
+}
+
+// Complex systems: Nx.BinaryBackend's results (the complex library's
+// multiply / divide formulas, computed in f64), to the last bit; mixed real
+// and complex operands as Nx merges them.
+TEST(TriangularSolve, ComplexKnownValuesAreNxBinaryBackendsBits) {
+  const std::vector<double> lower = {2, 1, 0, 0, 0, 0, 1, -3, 0, 2, 0, 0, 0.5, 0.25, -1, 1, 3, 0};
+  const std::vector<double> bv = {1, 2, 3, -1, 0, 1, 4, 0, -2, 0.5, 1, 1};
+  const In a{{3, 3}, lower, DType::kC128};
+  const In b{{3, 2}, bv, DType::kC128};
+  const std::vector<double> x = {0.8,
+                                 0.6,
+                                 1.0,
+                                 -1.0,
+                                 1.4000000000000001,
+                                 1.2999999999999998,
+                                 2.0,
+                                 -3.0,
+                                 0.15000000000000005,
+                                 -0.03333333333333344,
+                                 -0.25,
+                                 -1.25};
+  EXPECT_EQ(RunOk("triangular_solve", {a, b}, DType::kC128, {3, 2}), x);
+  EXPECT_EQ(RunOk("triangular_solve", {a, b}, DType::kC128, {3, 2}, [](auto& at) { at.set_transpose_a(true); }),
+            (std::vector<double>{0.8000000000000002, 1.8916666666666668, 4.183333333333334, -1.5500000000000003,
+                                 0.9166666666666666, 0.25, 0.0, -2.3333333333333335, -0.6666666666666666,
+                                 0.16666666666666666, 0.3333333333333333, 0.3333333333333333}));
+  // x a = b with a upper: the transposed system, x transposed.
+  std::vector<double> upper(18), bt(12);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int c = 0; c < 2; ++c) upper[(j * 3 + i) * 2 + c] = lower[(i * 3 + j) * 2 + c];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 2; ++j)
+      for (int c = 0; c < 2; ++c) bt[(j * 3 + i) * 2 + c] = bv[(i * 2 + j) * 2 + c];
+  EXPECT_EQ(RunOk("triangular_solve", {{{3, 3}, upper, DType::kC128}, {{2, 3}, bt, DType::kC128}}, DType::kC128, {2, 3},
+                  [](auto& at) {
+                    at.set_left_side(false);
+                    at.set_lower(false);
+                  }),
+            (std::vector<double>{0.8, 0.6, 1.4000000000000001, 1.2999999999999998, 0.15000000000000005,
+                                 -0.03333333333333344, 1.0, -1.0, 2.0, -3.0, -0.25, -1.25}));
+  EXPECT_EQ(RunOk("triangular_solve", {a, {{3}, {1, 2, 0, 1, -2, 0.5}, DType::kC128}}, DType::kC128, {3}),
+            (std::vector<double>{0.8, 0.6, 1.4000000000000001, 1.2999999999999998, 0.15000000000000005,
+                                 -0.03333333333333344}));
+  // Real a (Nx multiplies its numbers into complex values), complex b.
+  EXPECT_EQ(RunOk("triangular_solve", {{{3, 3}, {2, 0, 0, 1.5, -3, 0, 0.5, 4, 0.75}}, b}, DType::kC128, {3, 2}),
+            (std::vector<double>{0.5, 1.0, 1.5, -0.5, 0.25, 0.16666666666666666, -0.5833333333333334, -0.25,
+                                 -4.333333333333333, -0.8888888888888887, 3.4444444444444446, 3.0}));
+  // Complex a, real b.
+  EXPECT_EQ(
+      RunOk("triangular_solve", {a, {{3, 2}, {1, 2, 3, -1, 0.5, 7}}}, DType::kC128, {3, 2}),
+      (std::vector<double>{0.4, -0.2, 0.8, -0.4, 0.7000000000000001, -1.6, 1.4000000000000001, 0.29999999999999993,
+                           -0.21666666666666665, -0.7666666666666667, 2.733333333333333, -0.3666666666666667}));
+  // c64: computed in f64, rounded once, as Nx.BinaryBackend.
+  EXPECT_EQ(
+      RunOk("triangular_solve", {{{3, 3}, lower, DType::kC64}, {{3, 2}, bv, DType::kC64}}, DType::kC64, {3, 2}),
+      (std::vector<double>{0.800000011920929, 0.6000000238418579, 1.0, -1.0, 1.399999976158142, 1.2999999523162842, 2.0,
+                           -3.0, 0.15000000596046448, -0.03333333507180214, -0.25, -1.25}));
+  // A complex zero on the diagonal.
+  std::vector<double> singular = lower;
+  singular[8] = singular[9] = 0;
+  Result r = RunOp("triangular_solve", {{{3, 3}, singular, DType::kC128}, b}, DType::kC128, {3, 2});
+  EXPECT_EQ(r.status.code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(TriangularSolve, ComplexResidualOnBatches) {
+  std::mt19937 rng(7);
+  const int64_t batch = 2, n = 4;
+  // a x = b checked in complex arithmetic: lower a with a dominant diagonal.
+  std::vector<double> a = Random(batch * n * n * 2, rng), b = Random(batch * n * 2, rng);
+  for (int64_t z = 0; z < batch; ++z)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j) a[((z * n + i) * n + j) * 2] = a[((z * n + i) * n + j) * 2 + 1] = 0;
+  for (int64_t z = 0; z < batch; ++z)
+    for (int64_t i = 0; i < n; ++i) a[((z * n + i) * n + i) * 2] += 4;
+  const std::vector<double> x = RunOk(
+      "triangular_solve", {{{batch, n, n}, a, DType::kC128}, {{batch, n}, b, DType::kC128}}, DType::kC128, {batch, n});
+  ASSERT_EQ(x.size(), b.size());
+  for (int64_t z = 0; z < batch; ++z)
+    for (int64_t i = 0; i < n; ++i) {
+      c128 sum = 0;
+      for (int64_t j = 0; j < n; ++j)
+        sum += c128(a[((z * n + i) * n + j) * 2], a[((z * n + i) * n + j) * 2 + 1]) *
+               c128(x[(z * n + j) * 2], x[(z * n + j) * 2 + 1]);
+      EXPECT_NEAR(sum.real(), b[(z * n + i) * 2], 1e-12);
+      EXPECT_NEAR(sum.imag(), b[(z * n + i) * 2 + 1], 1e-12);
     }
 }
 
@@ -512,6 +608,13 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
   EXPECT_TRUE(Check("qr_r", {{{5, 3}, {}}}, DType::kF32, {3, 3}).ok());
   EXPECT_EQ(Check("lu_l", {{{3, 3}, {}, DType::kS32}}, DType::kF32, {3, 3}).code(), ErrorCode::kUnsupported);
   EXPECT_EQ(Check("cholesky", {{{3, 3}, {}, DType::kC64}}, DType::kC64, {3, 3}).code(), ErrorCode::kUnsupported);
+  // Complex triangular_solve: a complex result exactly when an operand is.
+  const In csq{{3, 3}, {}, DType::kC64};
+  EXPECT_TRUE(Check("triangular_solve", {csq, {{3}, {}}}, DType::kC64, {3}).ok());
+  EXPECT_TRUE(Check("triangular_solve", {sq, {{3}, {}, DType::kC128}}, DType::kC128, {3}).ok());
+  ExpectInvalid(Check("triangular_solve", {csq, {{3}, {}}}, DType::kF64, {3}), "cannot produce");
+  ExpectInvalid(Check("triangular_solve", {sq, {{3}, {}}}, DType::kC64, {3}), "cannot produce");
+  EXPECT_EQ(Check("lu_l", {csq}, DType::kC64, {3, 3}).code(), ErrorCode::kUnsupported);
   // triangular_solve's b must fit a (batch and the solved dimension).
   ExpectInvalid(Check("triangular_solve", {sq, {{4}, {}}}, DType::kF32, {4}), "does not fit");
   ExpectInvalid(Check("triangular_solve", {sq, {{2, 3}, {}}}, DType::kF32, {2, 3}), "does not fit");

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -43,6 +44,62 @@ void Write(const TensorView& t, int64_t offset, std::span<const double> src) {
   });
 }
 
+using Complex = std::complex<double>;
+
+// Complex elements [offset, offset + dst.size()) of `t` (a real dtype reads
+// as x + 0i, as the complex library's as_complex makes it).
+void Read(const ConstTensorView& t, int64_t offset, std::span<Complex> dst) {
+  VisitDType(t.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = reinterpret_cast<const T*>(t.bytes.data()) + offset;
+    for (size_t i = 0; i < dst.size(); ++i) {
+      if constexpr (kIsHalf<T>) dst[i] = Complex(static_cast<double>(static_cast<float>(src[i])), 0.0);
+      else if constexpr (std::is_arithmetic_v<T>) dst[i] = Complex(static_cast<double>(src[i]), 0.0);
+      else dst[i] = Complex(static_cast<double>(src[i].real()), static_cast<double>(src[i].imag()));
+    }
+  });
+}
+
+void Write(const TensorView& t, int64_t offset, std::span<const Complex> src) {
+  VisitDType(t.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* dst = reinterpret_cast<T*>(t.bytes.data()) + offset;
+    for (size_t i = 0; i < src.size(); ++i) {
+      // Each part rounds once to nearest (c64: f32 parts), as Nx writes them.
+      if constexpr (kIsComplex<T>)
+        dst[i] =
+            T(static_cast<typename T::value_type>(src[i].real()), static_cast<typename T::value_type>(src[i].imag()));
+      else dst[i] = ConvertValue<T, double>(src[i].real());
+    }
+  });
+}
+
+// Nx's arithmetic on one scalar type: plain IEEE for f64; for complex the
+// formulas of the `complex` library Nx uses (Complex.multiply / divide),
+// special cases included, so results carry the same bits (std::complex's
+// operator* / operator/ use other formulas and differ in the last bits).
+inline double NxMul(double x, double y, bool /*x_real*/) { return x * y; }
+inline double NxDiv(double x, double y) { return x / y; }
+
+// x * y with x from a (x_real: a was a real tensor, read as numbers).
+inline Complex NxMul(Complex x, Complex y, bool x_real) {
+  if (x_real) return {y.real() * x.real(), y.imag() * x.real()};  // multiply(number, complex)
+  if (y.imag() == 0) return {y.real() * x.real(), y.real() * x.imag()};
+  if (y.real() == 0) {
+    const double p = x.imag() * y.imag();
+    return {p == 0 ? 0.0 : -p, x.real() * y.imag()};
+  }
+  return {x.real() * y.real() - x.imag() * y.imag(), x.imag() * y.real() + x.real() * y.imag()};
+}
+
+inline Complex NxDiv(Complex x, Complex y) {
+  const double r1 = x.real(), i1 = x.imag(), r2 = y.real(), i2 = y.imag();
+  if (i2 == 0) return {r1 / r2, i1 / r2};
+  if (r2 == 0) return {i1 / i2, -(r1 / i2)};
+  const double den = r2 * r2 + i2 * i2;
+  return {(r1 * r2 + i1 * i2) / den, (i1 * r2 - r1 * i2) / den};
+}
+
 int64_t BatchCount(const Shape& shape, size_t matrix_rank) {
   int64_t b = 1;
   for (size_t i = 0; i + matrix_rank < shape.size(); ++i) b *= shape[i];
@@ -54,8 +111,12 @@ int64_t BatchCount(const Shape& shape, size_t matrix_rank) {
 // a lower-triangular one (transposing and/or reversing a and b), solved by
 // forward substitution one column of b at a time, and turned back.
 
-Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const ConstTensorView& b,
-                       const TensorView& out) {
+template <class S>
+Status TriangularSolveT(const LinAlgAttrs& o, const ConstTensorView& a, const ConstTensorView& b,
+                        const TensorView& out) {
+  using Mat = std::vector<S>;
+  // Nx multiplies a real a's numbers into complex values as number * complex.
+  const bool a_real = !IsComplex(a.dtype);
   const int64_t n = a.shape.back();
   const bool b_vector = b.shape.size() + 1 == a.shape.size();
   const int64_t rows = b_vector ? n : b.shape[b.shape.size() - 2];
@@ -68,7 +129,7 @@ Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const Con
   const int64_t r2 = transpose_b ? cols : rows;  // == n
   const int64_t c2 = transpose_b ? rows : cols;
 
-  Matrix am(n * n), m(n * n), bm(rows * cols), b2(r2 * c2), y(r2 * c2);
+  Mat am(n * n), m(n * n), bm(rows * cols), b2(r2 * c2), y(r2 * c2);
   // Position in the transformed b (r2 x c2) of element (r, c) of b.
   auto to2 = [&](int64_t r, int64_t c) {
     int64_t p = transpose_b ? c : r, q = transpose_b ? r : c;
@@ -85,20 +146,26 @@ Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const Con
       }
     if (c2 > 0)
       for (int64_t i = 0; i < n; ++i)
-        if (m[i * n + i] == 0) return InvalidArgument() << "triangular_solve: can't solve for singular matrix";
+        if (m[i * n + i] == S{}) return InvalidArgument() << "triangular_solve: can't solve for singular matrix";
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c) b2[to2(r, c)] = bm[r * cols + c];
     for (int64_t j = 0; j < c2; ++j)
       for (int64_t i = 0; i < r2; ++i) {
-        double acc = 0;
-        for (int64_t k = 0; k < i; ++k) acc = m[i * n + k] * y[k * c2 + j] + acc;
-        y[i * c2 + j] = (b2[i * c2 + j] - acc) / m[i * n + i];
+        S acc{};
+        for (int64_t k = 0; k < i; ++k) acc = NxMul(m[i * n + k], y[k * c2 + j], a_real) + acc;
+        y[i * c2 + j] = NxDiv(b2[i * c2 + j] - acc, m[i * n + i]);
       }
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c) bm[r * cols + c] = y[to2(r, c)];
     Write(out, batch * rows * cols, bm);
   }
   return Status::Ok();
+}
+
+Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const ConstTensorView& b,
+                       const TensorView& out) {
+  if (IsComplex(out.dtype)) return TriangularSolveT<Complex>(o, a, b, out);
+  return TriangularSolveT<double>(o, a, b, out);
 }
 
 // ---------------------------------------------------------------------------

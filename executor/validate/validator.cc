@@ -674,7 +674,10 @@ Status Checker::LinAlg() {
   if (op != OpCode::qr_q && op != OpCode::qr_r && m != n)
     return InvalidArgument() << info_.name << " needs square matrices, got " << Str(a);
   const DType rt = out_.result.dtype;
-  if (op == OpCode::lu_p ? !IsReal(rt) : !IsFloat(rt))
+  // triangular_solve alone computes in complex: its result is complex
+  // exactly when an operand is (Nx's type merge), never dropping a part.
+  const bool complex_op = op == OpCode::triangular_solve && (IsComplex(a.dtype) || IsComplex(Operand(1).dtype));
+  if (complex_op != IsComplex(rt) || (!complex_op && (op == OpCode::lu_p ? !IsReal(rt) : !IsFloat(rt))))
     return InvalidArgument() << info_.name << " cannot produce " << DTypeName(rt);
   auto with = [&](std::initializer_list<int64_t> dims) {
     Shape s = batch;
@@ -711,6 +714,8 @@ Status Checker::LinAlg() {
     default: PELEMAY_RETURN_IF_ERROR(Expect(rt, a.shape)); break;
   }
   out_.scratch_bytes = kernels::LinAlgScratchBytes(op, m, n, b_elements);
+  // Complex temporaries are twice as wide.
+  if (complex_op) out_.scratch_bytes = CheckedMul(out_.scratch_bytes, 2).value_or(INT64_MAX);
   return Status::Ok();
 }
 

@@ -340,6 +340,40 @@ if Code.ensure_loaded?(Nx) do
           linalg(:close, :svd, [a])
         end
 
+        # Complex triangular_solve repeats Nx.BinaryBackend's complex
+        # arithmetic (the complex library's formulas): bit-exact, also with
+        # one operand real.
+        for t <- [{:c, 64}, {:c, 128}], shape <- [{3, 3}, {2, 4, 4}, {1, 1}] do
+          real_a = well_conditioned({:f, 64}, shape)
+          a = complex(real_a, t)
+          n = elem(shape, tuple_size(shape) - 1)
+
+          batch =
+            shape
+            |> Tuple.delete_at(tuple_size(shape) - 1)
+            |> Tuple.delete_at(tuple_size(shape) - 2)
+
+          b_vec = complex(random({:f, 64}, Tuple.append(batch, n)), t)
+          b_mat = complex(random({:f, 64}, batch |> Tuple.append(n) |> Tuple.append(2)), t)
+          b_right = complex(random({:f, 64}, batch |> Tuple.append(2) |> Tuple.append(n)), t)
+          b_real = random({:f, 32}, Tuple.append(batch, n))
+
+          for left <- [true, false], lower <- [true, false], transform <- [:none, :transpose] do
+            opts = [left_side: left, lower: lower, transform_a: transform]
+            linalg(:exact, :triangular_solve, [a, b_vec, opts])
+            linalg(:exact, :triangular_solve, [a, if(left, do: b_mat, else: b_right), opts])
+            linalg(:exact, :triangular_solve, [a, b_real, opts])
+            linalg(:exact, :triangular_solve, [real_a, b_vec, opts])
+          end
+        end
+
+        assert_raise ArgumentError, "can't solve for singular matrix", fn ->
+          Nx.LinAlg.triangular_solve(
+            on(Nx.tensor([[Complex.new(1.0, 1.0), 0.0], [2.0, 0.0]]), Backend),
+            on(Nx.tensor([1.0, 2.0]), Backend)
+          )
+        end
+
         # Rectangular qr, both modes.
         for t <- [{:f, 32}, {:f, 64}],
             shape <- [{5, 3}, {3, 5}, {2, 4, 2}],
@@ -392,6 +426,13 @@ if Code.ensure_loaded?(Nx) do
         noise
         |> Nx.add(Nx.multiply(eye, Nx.multiply(signs, 4 * (n + 1))))
         |> then(&if(elem(t, 0) == :s, do: Nx.round(&1), else: &1))
+        |> Nx.as_type(t)
+      end
+
+      # re + i * noise, as type t.
+      defp complex(re, t) do
+        re
+        |> Nx.complex(random({:f, 64}, re.shape))
         |> Nx.as_type(t)
       end
 

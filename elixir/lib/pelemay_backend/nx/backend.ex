@@ -927,13 +927,11 @@ defmodule PelemayBackend.Backend do
   # f64 and repeat Nx's own algorithms: Nx.BinaryBackend's for
   # triangular_solve, lu and eigh, Nx's default implementations for
   # cholesky, qr and determinant; solve is Nx's default (qr, then
-  # triangular_solve) as one program. Complex inputs keep Nx's own path
-  # (noted at each callback).
+  # triangular_solve) as one program. triangular_solve also runs complex
+  # natively; the others keep Nx's own path for complex (noted at each).
 
+  # Complex (c64/c128) too: the kernel repeats the complex library's formulas.
   @impl true
-  def triangular_solve(%{type: {:c, _}} = out, a, b, opts),
-    do: via_binary(:triangular_solve, [out, a, b, opts])
-
   def triangular_solve(%{type: type, shape: shape} = out, a, b, opts) do
     linalg(out, [a, b], fn p, [a, b] ->
       {p, a} = linalg_input(p, a)
@@ -1079,11 +1077,11 @@ defmodule PelemayBackend.Backend do
 
   defp eps(opts, default), do: (opts[:eps] || default) * 1.0
 
-  # The linear-algebra ops read real floats; integers become f64 (exact, as
-  # Nx.BinaryBackend reads them).
+  # The linear-algebra ops read floats (and triangular_solve complex, read
+  # as it is); integers become f64 (exact, as Nx.BinaryBackend reads them).
   defp linalg_input(p, v) do
     case Program.type(p, v) do
-      {{k, _}, _} when k in [:f, :bf] -> {p, v}
+      {{k, _}, _} when k in [:f, :bf, :c] -> {p, v}
       _ -> Program.convert(p, v, {:f, 64})
     end
   end
