@@ -382,9 +382,15 @@ TEST(Lu, PLUReconstructsBatchesInEveryDtype) {
     for (int64_t z = 0; z < batch; ++z)
       for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < n; ++j) {
-          if (j > i) EXPECT_EQ(l[(z * n + i) * n + j], 0);
-          if (j == i) EXPECT_EQ(l[(z * n + i) * n + j], 1);
-          if (j < i) EXPECT_EQ(u[(z * n + i) * n + j], 0);
+          if (j > i) {
+            EXPECT_EQ(l[(z * n + i) * n + j], 0);
+          }
+          if (j == i) {
+            EXPECT_EQ(l[(z * n + i) * n + j], 1);
+          }
+          if (j < i) {
+            EXPECT_EQ(u[(z * n + i) * n + j], 0);
+          }
         }
     SCOPED_TRACE(DTypeName(t));
     ExpectNear(MatMul(MatMul(p, l, batch, n, n, n), u, batch, n, n, n), exact, (n + 1) * n * 2 * Tol(t));
