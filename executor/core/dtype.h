@@ -134,4 +134,24 @@ struct ComputeTypeOf<bf16> {
 template <class T>
 using ComputeType = typename ComputeTypeOf<T>::type;
 
+// The type Nx.BinaryBackend's Elixir numbers hold a value of T in: floats
+// (half included) as f64, complex as c128, integers as themselves (wrapping
+// at every step equals wrapping once at the end). Kernels that must repeat
+// BinaryBackend's sums (windows, the conv reference) accumulate in it.
+template <class T>
+struct WideTypeOf {
+  using type = T;
+};
+template <class T>
+requires kIsFloat<T>
+struct WideTypeOf<T> {
+  using type = double;
+};
+template <>
+struct WideTypeOf<c64> {
+  using type = c128;
+};
+template <class T>
+using WideType = typename WideTypeOf<T>::type;
+
 }  // namespace pelemay

@@ -182,22 +182,8 @@ void ConvTyped(const ConvGeometry& g, const T* in, const T* ker, T* out, ThreadP
 }
 
 template <class T>
-struct RefAcc {
-  using type = T;
-};
-template <class T>
-requires kIsFloat<T>
-struct RefAcc<T> {
-  using type = double;
-};
-template <>
-struct RefAcc<c64> {
-  using type = c128;
-};
-
-template <class T>
 void ConvReferenceTyped(const ConvGeometry& g, const T* in, const T* ker, T* out) {
-  using A = typename RefAcc<T>::type;
+  using A = WideType<T>;
   const size_t sp = g.input.size() - 2;
   const int64_t total = *ElementCount(g.result);
   const int64_t i_channels = g.kernel[1];

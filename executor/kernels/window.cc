@@ -19,24 +19,9 @@
 namespace pelemay::kernels {
 namespace {
 
-// What a window accumulates in: floats in f64 and complex in c128, as
-// Nx.BinaryBackend's Elixir numbers; integers in their own type (wrapping at
-// every step equals wrapping once at the end).
+// What a window accumulates in: BinaryBackend's Elixir numbers (WideType).
 template <class T>
-struct AccOf {
-  using type = T;
-};
-template <class T>
-requires kIsFloat<T>
-struct AccOf<T> {
-  using type = double;
-};
-template <>
-struct AccOf<c64> {
-  using type = c128;
-};
-template <class T>
-using Acc = typename AccOf<T>::type;
+using Acc = WideType<T>;
 
 template <class A, class T>
 A Widen(T v) {
