@@ -137,20 +137,6 @@ TEST(WindowReduce, KnownValuesFromBinaryBackend) {
 // The oracle: pads the operand explicitly with the identity (as
 // Nx.BinaryBackend does) and reduces each window in row-major order.
 
-template <class T>
-struct OracleAcc {
-  using type = T;
-};
-template <class T>
-requires kIsFloat<T>
-struct OracleAcc<T> {
-  using type = double;
-};
-template <>
-struct OracleAcc<c64> {
-  using type = c128;
-};
-
 // The f16 nearest to d (ties to an even last bit), by search among the
 // neighbours of a first guess: independent of the kernel's round-to-odd.
 f16 NearestF16(double d) {
@@ -174,7 +160,7 @@ f16 NearestF16(double d) {
 
 template <class T>
 std::vector<T> ReduceOracle(OpCode op, const std::vector<T>& in, const Shape& shape, const Attrs& a) {
-  using A = typename OracleAcc<T>::type;
+  using A = WideType<T>;  // BinaryBackend's Elixir numbers
   const size_t rank = shape.size();
   const Shape result = Counts(shape, a);
   A identity{};

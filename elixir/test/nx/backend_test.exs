@@ -313,10 +313,7 @@ if Code.ensure_loaded?(Nx) do
           a = well_conditioned(t, shape)
           n = elem(shape, tuple_size(shape) - 1)
 
-          batch =
-            shape
-            |> Tuple.delete_at(tuple_size(shape) - 1)
-            |> Tuple.delete_at(tuple_size(shape) - 2)
+          batch = batch_shape(shape)
 
           b_vec = random({:f, 32}, Tuple.append(batch, n))
           b_mat = random(t, batch |> Tuple.append(n) |> Tuple.append(2))
@@ -348,10 +345,7 @@ if Code.ensure_loaded?(Nx) do
           a = complex(real_a, t)
           n = elem(shape, tuple_size(shape) - 1)
 
-          batch =
-            shape
-            |> Tuple.delete_at(tuple_size(shape) - 1)
-            |> Tuple.delete_at(tuple_size(shape) - 2)
+          batch = batch_shape(shape)
 
           b_vec = complex(random({:f, 64}, Tuple.append(batch, n)), t)
           b_mat = complex(random({:f, 64}, batch |> Tuple.append(n) |> Tuple.append(2)), t)
@@ -411,6 +405,13 @@ if Code.ensure_loaded?(Nx) do
           Nx.LinAlg.eigh(on(Nx.tensor([[1.0, 2.0], [3.0, 4.0]]), Backend))
         end
       end
+
+      # The batch axes of a [..., n, n] shape.
+      defp batch_shape(shape),
+        do:
+          shape
+          |> Tuple.delete_at(tuple_size(shape) - 1)
+          |> Tuple.delete_at(tuple_size(shape) - 2)
 
       defp well_conditioned(t, shape) do
         n = elem(shape, tuple_size(shape) - 1)
