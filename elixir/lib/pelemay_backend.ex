@@ -49,8 +49,10 @@ defmodule PelemayBackend do
   `{:error, %PelemayBackend.Error{}}`.
 
   Options: `:pool` (default `PelemayBackend.Pool`), `:timeout` (ms, default
-  60 000, retries included), `:retries` (default 1), `:fault` (tests only);
-  see `PelemayBackend.Pool.run/4`.
+  60 000, retries included), `:retries` (default 1), `:await_spin_us` (how
+  long the caller polls for the reply before blocking, see
+  `PelemayBackend.AwaitSpin`), `:fault` (tests only); see
+  `PelemayBackend.Pool.run/4`.
   """
   @spec run(map(), [map()], keyword()) :: {:ok, [map()]} | {:error, PelemayBackend.Error.t()}
   def run(program, inputs, opts \\ []) do

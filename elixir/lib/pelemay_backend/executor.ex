@@ -118,7 +118,7 @@ defmodule PelemayBackend.Executor do
   use GenServer, restart: :temporary
   require Logger
 
-  alias PelemayBackend.{Arena, Error, Native, Proto}
+  alias PelemayBackend.{Arena, AwaitSpin, Error, Native, Proto}
   alias PelemayBackend.Program.Prepared
   alias PelemayBackend.Proto.Wire
 
@@ -143,13 +143,16 @@ defmodule PelemayBackend.Executor do
     from the process that submitted it.
     """
     @enforce_keys [:ref, :pid, :deadline, :timeout]
-    defstruct [:ref, :pid, :deadline, :timeout]
+    defstruct [:ref, :pid, :deadline, :timeout, spin: 0]
 
+    # spin: how long await/1 polls before it blocks, in native time units
+    # (PelemayBackend.AwaitSpin).
     @type t :: %__MODULE__{
             ref: reference(),
             pid: pid(),
             deadline: integer(),
-            timeout: pos_integer()
+            timeout: pos_integer(),
+            spin: non_neg_integer()
           }
   end
 
@@ -198,7 +201,9 @@ defmodule PelemayBackend.Executor do
   `pelemay.v1.Tensor` maps). Returns `{:ok, %{outputs: [tensor], compute_us:
   n}}` or `{:error, %PelemayBackend.Error{}}`. Not retried.
 
-  Options: `:timeout` (ms, default 60 000); `:fault`, a `FaultRequest` map
+  Options: `:timeout` (ms, default 60 000); `:await_spin_us`, how long the
+  caller polls for the reply before it blocks (`PelemayBackend.AwaitSpin`;
+  default 50 with two or more CPUs, else 0); `:fault`, a `FaultRequest` map
   that this run carries and that fires inside it alone (`RunRequest.fault`;
   tests; the executor needs `--enable-fault-injection`, else the run is
   `:unsupported`).
@@ -207,9 +212,11 @@ defmodule PelemayBackend.Executor do
   def run(server, program, inputs, opts \\ []) do
     timeout = timeout_option(opts, @default_timeout)
 
+    meta = meta(:run, timeout, 0) |> Map.put(:await_spin, AwaitSpin.native(opts))
+
     with {:ok, body, extras} <- encode_run(program, inputs, Keyword.get(opts, :fault)),
          {:ok, pid} <- whereis(server) do
-      await(submit_encoded(pid, body, Map.merge(meta(:run, timeout, 0), extras)))
+      await(submit_encoded(pid, body, Map.merge(meta, extras)))
     end
   end
 
@@ -284,9 +291,11 @@ defmodule PelemayBackend.Executor do
 
     kind = with_fault(kind, Keyword.get(opts, :fault))
 
+    meta = meta(tag, timeout, 0, run_of(kind)) |> Map.put(:await_spin, AwaitSpin.native(opts))
+
     with {:ok, body} <- encode_request(kind),
          {:ok, pid} <- whereis(server) do
-      {:ok, submit_encoded(pid, body, meta(tag, timeout, 0, run_of(kind)))}
+      {:ok, submit_encoded(pid, body, meta)}
     end
   end
 
@@ -478,14 +487,31 @@ defmodule PelemayBackend.Executor do
   def submit_encoded(pid, body, meta) do
     ref = :erlang.monitor(:process, pid, [{:alias, :demonitor}])
     send(pid, {:"$pelemay_submit", ref, body, meta})
-    %Ticket{ref: ref, pid: pid, deadline: meta.deadline, timeout: meta.timeout}
+
+    %Ticket{
+      ref: ref,
+      pid: pid,
+      deadline: meta.deadline,
+      timeout: meta.timeout,
+      spin: Map.get(meta, :await_spin, 0)
+    }
   end
 
   @doc false
   # {:ok, map} | {:error, Error.t()} | {:executor_down, info}
-  def await_raw(%Ticket{ref: ref, pid: pid, deadline: deadline, timeout: timeout}) do
-    wait = max(deadline - now(), 0) + @await_grace
+  # Polls for the reply for the ticket's spin budget first (AwaitSpin: a
+  # reply that finds this scheduler awake is read far sooner), then blocks.
+  def await_raw(%Ticket{ref: ref, pid: pid, deadline: deadline, timeout: timeout} = ticket) do
+    with :none <- AwaitSpin.poll(ticket.spin, fn -> take_reply(ref, 0) end),
+         :none <- take_reply(ref, max(deadline - now(), 0) + @await_grace) do
+      Process.demonitor(ref, [:flush])
+      send(pid, {:"$pelemay_cancel", ref})
+      {:error, Error.timeout(timeout, nil, false)}
+    end
+  end
 
+  # The reply to `ref` or its executor's end, waiting `wait` ms; :none.
+  defp take_reply(ref, wait) do
     receive do
       {^ref, reply} ->
         Process.demonitor(ref, [:flush])
@@ -494,10 +520,7 @@ defmodule PelemayBackend.Executor do
       {:DOWN, ^ref, :process, _, reason} ->
         {:executor_down, down_info(reason)}
     after
-      wait ->
-        Process.demonitor(ref, [:flush])
-        send(pid, {:"$pelemay_cancel", ref})
-        {:error, Error.timeout(timeout, nil, false)}
+      wait -> :none
     end
   end
 

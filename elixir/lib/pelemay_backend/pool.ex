@@ -84,7 +84,7 @@ defmodule PelemayBackend.Pool do
 
   use Supervisor
 
-  alias PelemayBackend.{Error, Executor}
+  alias PelemayBackend.{AwaitSpin, Error, Executor}
   alias PelemayBackend.Pool.Manager
 
   @default_timeout 60_000
@@ -197,6 +197,10 @@ defmodule PelemayBackend.Pool do
     * `:timeout` - ms for the whole request (default 60 000)
     * `:retries` - how many times a request that crashed its executor is
       retried (default 1)
+    * `:await_spin_us` - how long the caller polls for the reply before it
+      blocks, 0..10 000 us (`PelemayBackend.AwaitSpin`: a reply that finds
+      the caller's scheduler awake arrives several times sooner; default
+      50 with two or more CPUs, else 0)
     * `:fault` - a `FaultRequest` map (e.g. `%{kind: :SEGFAULT, when:
       :DURING_NEXT_RUN}`) that the request carries on every attempt and that
       fires inside that request's run alone (`RunRequest.fault`), a
@@ -219,7 +223,10 @@ defmodule PelemayBackend.Pool do
       # own arena (a retry lands on another executor, or on the replacement
       # that maps the same arena), and names a prepared program by the id
       # its own executor compiled it under.
-      meta = Map.merge(Executor.meta(:run, timeout, 1), extras)
+      meta =
+        Executor.meta(:run, timeout, 1)
+        |> Map.put(:await_spin, AwaitSpin.native(opts))
+        |> Map.merge(extras)
 
       request = %Request{
         pool: pool,

@@ -8,7 +8,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
   the inline request frame sent through a `{:packet, 4}` port to `cat`,
   which echoes it back unchanged (one port write, one read, no work).
 
-      mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20] [--echo-ports 4] [--spin-us N]
+      mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20] [--echo-ports 4] [--spin-us N] [--await-spin-us N]
 
   More paths show where the time goes: the pool with the program inline
   (parsed and validated on every call), `PelemayBackend.Executor.run/4`
@@ -18,20 +18,30 @@ defmodule Mix.Tasks.Pelemay.Latency do
 
   `--spin-us` sets the executors' idle polling (`PelemayBackend.Executor`,
   option `:spin_us`; default: the executor's own); `--spin-us 0` shows the
-  round trip without it.
+  round trip without it. `--await-spin-us` sets how long the caller polls
+  for each reply before it blocks (`PelemayBackend.AwaitSpin`; default: the
+  library's); `--await-spin-us 0` shows the round trip without it. A ping
+  sent straight to the executor's port (no work) shows what the round trip
+  costs when the reply comes back before the caller's scheduler can sleep.
 
   The floor is measured through several `cat` ports (`--echo-ports`, 4),
   because on a virtual machine a pipe round trip depends on where the kernel
   placed the program (`PelemayBackend.Bench.EchoFloor`): the targets are
   judged against the fastest port (the strict floor), and the ratios
   against the median port (the typical floor) are printed beside them.
+  Each `cat` port is timed twice, waiting for its echo as the pool's caller
+  waits (polling first, with the same budget) and with a plain blocking
+  `receive`; its floor is the faster of the two.
 
   The paths take turns in blocks (`--blocks`, each `calls / blocks`
   sequential calls of one path), so that each is measured in its own steady
   state and all of them across the same stretch of time: on a virtual
   machine the wake-up latency of a pipe drifts by tens of microseconds over
   seconds, and a path that runs right after another one finds the CPUs
-  already awake. Prints p50 and p99 of every path and the pool's ratios
+  already awake. Each block starts with a few untimed calls (5% of the
+  block, at least 5): the first calls after another path's block pay for
+  that path's state (a blocking path leaves the executor and the schedulers
+  asleep), not for their own. Prints p50 and p99 of every path and the pool's ratios
   against the targets of the port layer (p50 within 1.5x of the floor, p99
   within 3x). Calls are sequential from one process: latency, not
   throughput.
@@ -46,7 +56,8 @@ defmodule Mix.Tasks.Pelemay.Latency do
     pool_size: :integer,
     blocks: :integer,
     echo_ports: :integer,
-    spin_us: :integer
+    spin_us: :integer,
+    await_spin_us: :integer
   ]
 
   @impl Mix.Task
@@ -61,6 +72,9 @@ defmodule Mix.Tasks.Pelemay.Latency do
     # their default unless given.
     spin = Keyword.take(opts, [:spin_us])
     spin_args = Enum.map(spin, fn {:spin_us, us} -> "--spin-us=#{us}" end)
+    # The callers' polling before blocking: the library's default unless given.
+    await_opts = Keyword.take(opts, [:await_spin_us])
+    await_spin = PelemayBackend.AwaitSpin.native(await_opts)
     # Spawned first: the first programs a VM spawns are often the ones the
     # kernel places best (EchoFloor), and the floor should have that luck.
     floor = EchoFloor.open(echo_ports)
@@ -130,24 +144,31 @@ defmodule Mix.Tasks.Pelemay.Latency do
     paths = [
       pool: fn ->
         {:ok, [%{payload: {:data, <<2.0::float-32-little>>}}]} =
-          PelemayBackend.run(prepared, [one, one], pool: pool)
+          PelemayBackend.run(prepared, [one, one], [pool: pool] ++ await_opts)
       end,
       pool_inline: fn ->
         {:ok, [%{payload: {:data, <<2.0::float-32-little>>}}]} =
-          PelemayBackend.run(program, [one, one], pool: pool)
+          PelemayBackend.run(program, [one, one], [pool: pool] ++ await_opts)
       end,
       executor: fn ->
         {:ok, %{outputs: [%{payload: {:data, <<2.0::float-32-little>>}}]}} =
-          PelemayBackend.Executor.run(executor, prepared, [one, one])
+          PelemayBackend.Executor.run(executor, prepared, [one, one], await_opts)
       end,
-      raw_port: EchoFloor.round_trip(raw, by_id_frame),
-      raw_port_inline: EchoFloor.round_trip(raw, frame)
+      raw_port: EchoFloor.round_trip(raw, by_id_frame, await_spin),
+      raw_port_inline: EchoFloor.round_trip(raw, frame, await_spin),
+      # A Request {id: 1, ping: {}}: answered at once, no work.
+      raw_ping: EchoFloor.round_trip(raw, <<8, 1, 74, 0>>, await_spin)
     ]
 
     echoes =
       floor.ports
       |> Enum.with_index(1)
-      |> Enum.map(fn {port, i} -> {{:echo, i}, EchoFloor.round_trip(port, frame)} end)
+      |> Enum.flat_map(fn {port, i} ->
+        [
+          {{:echo, i}, EchoFloor.round_trip(port, frame, await_spin)},
+          {{:echo_blocking, i}, EchoFloor.round_trip(port, frame)}
+        ]
+      end)
 
     paths = paths ++ echoes
 
@@ -167,7 +188,14 @@ defmodule Mix.Tasks.Pelemay.Latency do
     GenServer.stop(executor)
     stats = Map.new(samples, fn {k, v} -> {k, percentiles(v)} end)
     {p50, p99} = stats.pool
-    echo_stats = for {{:echo, _} = k, _} <- echoes, do: stats[k]
+    # Each port's floor: the faster way of waiting for its echo.
+    echo_stats =
+      for {{:echo, i}, _} <- echoes do
+        {a50, a99} = stats[{:echo, i}]
+        {b50, b99} = stats[{:echo_blocking, i}]
+        {min(a50, b50), min(a99, b99)}
+      end
+
     floor50 = EchoFloor.summarize(Enum.map(echo_stats, &elem(&1, 0)))
     floor99 = EchoFloor.summarize(Enum.map(echo_stats, &elem(&1, 1)))
     {e50, e99} = {floor50.best, floor99.best}
@@ -180,8 +208,13 @@ defmodule Mix.Tasks.Pelemay.Latency do
           pool_inline: "pool, program inline",
           executor: "Executor.run, compiled",
           raw_port: "executor port, by id",
-          raw_port_inline: "executor port, inline"
-        ] ++ Enum.map(echoes, fn {{:echo, i} = k, _} -> {k, "echo port (cat) #{i}"} end),
+          raw_port_inline: "executor port, inline",
+          raw_ping: "executor port, ping (no work)"
+        ] ++
+          Enum.map(echoes, fn
+            {{:echo, i} = k, _} -> {k, "echo port (cat) #{i}"}
+            {{:echo_blocking, _} = k, _} -> {k, "  same, blocking receive"}
+          end),
         "\n",
         fn {k, label} ->
           {a, b} = stats[k]
@@ -191,7 +224,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
       )
 
     Mix.shell().info("""
-    round trip of a one-element f32 add, #{per_block * blocks} sequential calls per path in #{blocks} alternating blocks, pool of #{size}
+    round trip of a one-element f32 add, #{per_block * blocks} sequential calls per path in #{blocks} alternating blocks, pool of #{size}, callers poll #{System.convert_time_unit(await_spin, :native, :microsecond)} us before blocking
                                    p50 (us)   p99 (us)  p50/floor  p99/floor   (floor: the fastest echo port)
     #{rows}
       floor: fastest echo port p50 #{fmt(e50)} us, p99 #{fmt(e99)} us; median echo port (typical) p50 #{fmt(t50)} us, p99 #{fmt(t99)} us
@@ -200,7 +233,11 @@ defmodule Mix.Tasks.Pelemay.Latency do
     """)
   end
 
+  # `n` timed calls of `fun`, after untimed ones (5% of `n`, at least 5)
+  # that bring this path to its steady state after the previous block's.
   defp time_block(fun, n) do
+    for _ <- 1..max(div(n, 20), 5), do: fun.()
+
     for _ <- 1..n do
       t0 = System.monotonic_time(:nanosecond)
       fun.()

@@ -39,16 +39,25 @@ defmodule PelemayBackend.Bench.EchoFloor do
   @doc """
   One round trip of `frame` through `port`, a `{:packet, 4}` port this
   process owns (a `cat` port, or an executor's): a function to time.
+
+  `spin` (native time units, default 0) is how long the reply is polled for
+  before the caller blocks, as `PelemayBackend.AwaitSpin` does for the
+  executors' callers: a floor measured with the same way of waiting as the
+  path it is the floor of.
   """
-  @spec round_trip(port(), iodata()) :: (() -> :ok)
-  def round_trip(port, frame) do
+  @spec round_trip(port(), iodata(), non_neg_integer()) :: (() -> :ok)
+  def round_trip(port, frame, spin \\ 0) do
+    check = fn -> receive(do: ({^port, {:data, _}} -> :ok), after: (0 -> :none)) end
+
     fn ->
       true = Port.command(port, frame)
 
-      receive do
-        {^port, {:data, _}} -> :ok
-      after
-        5_000 -> raise "an echo port did not answer"
+      with :none <- PelemayBackend.AwaitSpin.poll(spin, check) do
+        receive do
+          {^port, {:data, _}} -> :ok
+        after
+          5_000 -> raise "an echo port did not answer"
+        end
       end
     end
   end

@@ -8,7 +8,9 @@ defmodule Mix.Tasks.Pelemay.BenchNx do
   process boundary (half a `cat` echo round trip of the input bytes plus half
   of the output bytes, measured here too, through each of four `cat` ports:
   the fastest gives the floor, the median a typical floor, see
-  `PelemayBackend.Bench.EchoFloor`).
+  `PelemayBackend.Bench.EchoFloor`). Each echo is waited for both as the
+  backend's calls wait (polling first, `PelemayBackend.AwaitSpin`) and with
+  a blocking `receive`; the faster counts.
 
       PELEMAY_NX=/path/to/nx mix pelemay.bench_nx [--reps 20]
 
@@ -126,8 +128,17 @@ defmodule Mix.Tasks.Pelemay.BenchNx do
     |> Nx.reshape(shape)
   end
 
-  defp echo_us(cat, bytes, reps),
-    do: median(reps, EchoFloor.round_trip(cat, :binary.copy(<<0>>, max(bytes, 1))))
+  # The echo waited for as the backend's calls wait (PelemayBackend.AwaitSpin:
+  # polling first) and with a blocking receive: the faster of the two.
+  defp echo_us(cat, bytes, reps) do
+    frame = :binary.copy(<<0>>, max(bytes, 1))
+    spin = PelemayBackend.AwaitSpin.native([])
+
+    min(
+      median(reps, EchoFloor.round_trip(cat, frame, spin)),
+      median(reps, EchoFloor.round_trip(cat, frame))
+    )
+  end
 
   # Nx.BinaryBackend takes seconds for the big ops: `reps` timed calls.
   defp cold_median(reps, fun) do
