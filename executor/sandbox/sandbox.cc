@@ -108,7 +108,6 @@ Status InstallSeccomp() {
   allow(SCMP_SYS(set_robust_list));
   allow(SCMP_SYS(rseq));
   allow(SCMP_SYS(futex));
-  allow(SCMP_SYS(sched_yield));  // the port loop's idle polling (--spin-us)
   allow(SCMP_SYS(gettid));
   allow(SCMP_SYS(getpid));
   // Time.

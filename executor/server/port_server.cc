@@ -90,11 +90,6 @@ class PortServer {
           deadline = now + spin_;
         } else if (now >= deadline) {
           break;
-        } else {
-          // Polite spinning: a thread waiting for this CPU (a BEAM scheduler
-          // on a 2-CPU board, woken while its peer polls for our reply) gets
-          // it now instead of at the end of this time slice.
-          sched_yield();
         }
       }
     }
