@@ -397,6 +397,61 @@ TEST(Lu, PLUReconstructsBatchesInEveryDtype) {
   }
 }
 
+TEST(Lu, ComplexKnownValuesAreNxBinaryBackendsBits) {
+  // Nx.LinAlg.lu on Nx.BinaryBackend (c128):
+  // [[1+i, 2, 3], [4, 5i, 6], [7, 8, 10]].
+  const In a{{3, 3}, {1, 1, 2, 0, 3, 0, 4, 0, 0, 5, 6, 0, 7, 0, 8, 0, 10, 0}, DType::kC128};
+  EXPECT_EQ(RunOk("lu_p", {a}, DType::kC128, {3, 3}),
+            (std::vector<double>{0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(RunOk("lu_l", {a}, DType::kC128, {3, 3}),
+            (std::vector<double>{1, 0, 0, 0, 0, 0, 0.5714285714285714, 0, 1, 0, 0, 0, 0.14285714285714285,
+                                 0.14285714285714285, -0.20987105380168963, 0.020453534904401934, 1, 0}));
+  EXPECT_EQ(RunOk("lu_u", {a}, DType::kC128, {3, 3}),
+            (std::vector<double>{7, 0, 8, 0, 10, 0, 0, 0, -4.571428571428571, 5, 0.2857142857142865, 0, 0, 0, 0, 0,
+                                 1.631391729657626, -1.4344152956869718}));
+  // A tie in modulus (|3+4i| = |5|): the first row stays.
+  const In tie{{2, 2}, {3, 4, 1, 0, 5, 0, 2, 0}, DType::kC128};
+  EXPECT_EQ(RunOk("lu_p", {tie}, DType::kC128, {2, 2}), (std::vector<double>{1, 0, 0, 0, 0, 0, 1, 0}));
+  EXPECT_EQ(RunOk("lu_u", {tie}, DType::kC128, {2, 2}), (std::vector<double>{3, 4, 1, 0, 0, 0, 1.4, 0.8}));
+  // c64: [[1, 1], [2i, 2]] pivots on 2i; l[1][0] = 1 / 2i = -0.5i.
+  const In c64{{2, 2}, {1, 0, 1, 0, 0, 2, 2, 0}, DType::kC64};
+  EXPECT_EQ(RunOk("lu_p", {c64}, DType::kC64, {2, 2}), (std::vector<double>{0, 0, 1, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(RunOk("lu_l", {c64}, DType::kC64, {2, 2}), (std::vector<double>{1, 0, 0, 0, 0, -0.5, 1, 0}));
+  EXPECT_EQ(RunOk("lu_u", {c64}, DType::kC64, {2, 2}), (std::vector<double>{0, 2, 2, 0, 0, 0, 1, 1}));
+}
+
+TEST(Lu, ComplexPLUReconstructsBatches) {
+  std::mt19937 rng(11);
+  const int64_t batch = 2, n = 5;
+  const std::vector<double> a = Random(batch * n * n * 2, rng);
+  for (DType t : {DType::kC64, DType::kC128}) {
+    SCOPED_TRACE(DTypeName(t));
+    const In in{{batch, n, n}, a, t};
+    const std::vector<double> exact = Decode(t, Encode(t, a));
+    const auto p = RunOk("lu_p", {in}, t, {batch, n, n});
+    const auto l = RunOk("lu_l", {in}, t, {batch, n, n});
+    const auto u = RunOk("lu_u", {in}, t, {batch, n, n});
+    auto at = [&](const std::vector<double>& m, int64_t z, int64_t i, int64_t j) {
+      const size_t k = static_cast<size_t>(((z * n + i) * n + j) * 2);
+      return c128(m[k], m[k + 1]);
+    };
+    const double tol = t == DType::kC64 ? 1e-5 : 1e-12;
+    for (int64_t z = 0; z < batch; ++z)
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          if (j > i) EXPECT_EQ(at(l, z, i, j), c128(0));
+          if (j == i) EXPECT_EQ(at(l, z, i, j), c128(1));
+          if (j < i) EXPECT_EQ(at(u, z, i, j), c128(0));
+          // (P L U)[i][j]
+          c128 sum = 0;
+          for (int64_t k = 0; k < n; ++k)
+            for (int64_t m = 0; m < n; ++m) sum += at(p, z, i, k) * at(l, z, k, m) * at(u, z, m, j);
+          EXPECT_NEAR(sum.real(), at(exact, z, i, j).real(), tol) << z << " " << i << " " << j;
+          EXPECT_NEAR(sum.imag(), at(exact, z, i, j).imag(), tol) << z << " " << i << " " << j;
+        }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // cholesky
 
@@ -500,6 +555,23 @@ TEST(Determinant, ClosedFormsLuAndSingular) {
       EXPECT_NEAR(d[z], inversions % 2 == 0 ? prod : -prod, 1e-9 * std::fabs(prod));
     }
   }
+}
+
+TEST(Determinant, ComplexKnownValues) {
+  // Nx.LinAlg.determinant's default on Nx.BinaryBackend (c128); the 4x4
+  // goes through lu.
+  const std::vector<double> d2 =
+      RunOk("determinant", {{{2, 2}, {1, 2, 2, 0, 4, 0, 6, -1}, DType::kC128}}, DType::kC128, {});
+  ExpectNear(d2, {0, 11}, 1e-12);
+  const std::vector<double> d3 =
+      RunOk("determinant", {{{3, 3}, {1, 2, 2, 0, 3, 0, 4, 0, 5, 0, 6, -1, 7, 0, 8, 0, 10, 0}, DType::kC128}},
+            DType::kC128, {});
+  ExpectNear(d3, {-19, -2}, 1e-12);
+  const In a4{{4, 4},
+              {1, 2, 2, 0, 3, 0, 4, 0, 4, 0, 5, 0, 6, -1, 1, 0, 7, 0, 8, 0, 10, 0, 2, 0, 1, 0, 0, 1, 1, 0, 9, 0},
+              DType::kC128};
+  ExpectNear(RunOk("determinant", {a4}, DType::kC128, {}), {-194.99999999999997, -55.000000000000085}, 1e-11);
+  ExpectNear(RunOk("determinant", {{a4.shape, a4.values, DType::kC64}}, DType::kC64, {}), {-195, -55}, 1e-3);
 }
 
 // ---------------------------------------------------------------------------
@@ -620,7 +692,15 @@ TEST(LinAlgValidation, ShapesDtypesAndAttributes) {
   EXPECT_TRUE(Check("triangular_solve", {sq, {{3}, {}, DType::kC128}}, DType::kC128, {3}).ok());
   ExpectInvalid(Check("triangular_solve", {csq, {{3}, {}}}, DType::kF64, {3}), "cannot produce");
   ExpectInvalid(Check("triangular_solve", {sq, {{3}, {}}}, DType::kC64, {3}), "cannot produce");
-  EXPECT_EQ(Check("lu_l", {csq}, DType::kC64, {3, 3}).code(), ErrorCode::kUnsupported);
+  // Complex lu and determinant: complex results exactly for complex a.
+  EXPECT_TRUE(Check("lu_l", {csq}, DType::kC64, {3, 3}).ok());
+  EXPECT_TRUE(Check("lu_p", {csq}, DType::kC128, {3, 3}).ok());
+  EXPECT_TRUE(Check("determinant", {csq}, DType::kC64, {}).ok());
+  ExpectInvalid(Check("lu_p", {csq}, DType::kS64, {3, 3}), "cannot produce");
+  ExpectInvalid(Check("lu_u", {csq}, DType::kF64, {3, 3}), "cannot produce");
+  ExpectInvalid(Check("lu_u", {sq}, DType::kC64, {3, 3}), "cannot produce");
+  ExpectInvalid(Check("determinant", {csq}, DType::kF32, {}), "cannot produce");
+  EXPECT_EQ(Check("eigh", {csq}, DType::kC64, {4, 3}).code(), ErrorCode::kUnsupported);
   // triangular_solve's b must fit a (batch and the solved dimension).
   ExpectInvalid(Check("triangular_solve", {sq, {{4}, {}}}, DType::kF32, {4}), "does not fit");
   ExpectInvalid(Check("triangular_solve", {sq, {{2, 3}, {}}}, DType::kF32, {2, 3}), "does not fit");

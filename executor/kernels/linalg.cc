@@ -46,6 +46,8 @@ void Write(const TensorView& t, int64_t offset, std::span<const double> src) {
 
 using Complex = std::complex<double>;
 
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
 // Complex elements [offset, offset + dst.size()) of `t` (a real dtype reads
 // as x + 0i, as the complex library's as_complex makes it).
 void Read(const ConstTensorView& t, int64_t offset, std::span<Complex> dst) {
@@ -171,7 +173,9 @@ Status TriangularSolve(const LinAlgAttrs& o, const ConstTensorView& a, const Con
 // ---------------------------------------------------------------------------
 // lu, as Nx.BinaryBackend.Matrix.lu: rows are first pivoted (largest |a[i][j]|
 // of the original rows j.., the first one on ties), then a Doolittle
-// factorisation without further pivoting. Values below eps become 0.
+// factorisation without further pivoting. Values below eps become 0. Complex
+// matrices (c64/c128) take the same steps in complex arithmetic, |z| being
+// the complex library's modulus.
 
 // Sort key of |x| in Erlang term order, as Enum.sort_by compares the values
 // Nx reads (numbers < :infinity < :nan).
@@ -186,9 +190,43 @@ PivotKey KeyOf(double x) {
   return {0, std::fabs(x)};
 }
 
+// Complex.abs: :nan when both parts are NaN, :infinity when either part is
+// not finite, else the modulus by its overflow-safe formula.
+PivotKey KeyOf(Complex z) {
+  const double x = std::fabs(z.real()), y = std::fabs(z.imag());
+  if (std::isnan(x) && std::isnan(y)) return {2, 0};
+  if (!std::isfinite(x) || !std::isfinite(y)) return {1, 0};
+  if (x == 0.0) return {0, y};
+  if (y == 0.0) return {0, x};
+  if (x > y) return {0, x * std::sqrt(1.0 + y / x * (y / x))};
+  return {0, y * std::sqrt(1.0 + x / y * (x / y))};
+}
+
+// abs(x) < eps, with :infinity and :nan never below it (atoms sort after
+// numbers).
+template <class S>
+bool BelowEps(S x, double eps) {
+  const PivotKey k = KeyOf(x);
+  return k.rank == 0 && k.v < eps;
+}
+
+// The value Nx gives l[i][j] when u[j][j] is 0: :infinity when a_ij >= sum
+// in Erlang term order, else :neg_infinity. Complex numbers are structs,
+// which compare by their imaginary part first (keys in sorted order).
+bool TermGreaterOrEqual(double a, double b) { return a >= b; }
+bool TermGreaterOrEqual(Complex a, Complex b) {
+  return a.imag() != b.imag() ? a.imag() > b.imag() : a.real() >= b.real();
+}
+
+// 0 * x as approximate_zeros computes it (the sign of x's zero parts kept).
+double ZeroTimes(double x) { return 0.0 * x; }
+Complex ZeroTimes(Complex x) { return {x.real() * 0.0, x.imag() * 0.0}; }
+
 // Returns the number of row swaps; perm[i] = original row now at row i.
-int64_t LuOne(const Matrix& a_in, int64_t n, double eps, std::vector<int64_t>& perm, Matrix& l, Matrix& u) {
-  Matrix a = a_in;
+template <class S>
+int64_t LuOne(const std::vector<S>& a_in, int64_t n, double eps, std::vector<int64_t>& perm, std::vector<S>& l,
+              std::vector<S>& u) {
+  std::vector<S> a = a_in;
   perm.resize(n);
   for (int64_t i = 0; i < n; ++i) perm[i] = i;
   int64_t swaps = 0;
@@ -202,47 +240,48 @@ int64_t LuOne(const Matrix& a_in, int64_t n, double eps, std::vector<int64_t>& p
       ++swaps;
     }
   }
-  l.assign(n * n, 0.0);
-  u.assign(n * n, 0.0);
+  l.assign(n * n, S{});
+  u.assign(n * n, S{});
   for (int64_t j = 0; j < n; ++j) {
-    l[j * n + j] = 1.0;
+    l[j * n + j] = S{1.0};
     for (int64_t i = 0; i <= j; ++i) {
-      double sum = 0;
-      for (int64_t k = 0; k < i; ++k) sum = u[k * n + j] * l[i * n + k] + sum;
-      const double value = a[i * n + j] - sum;
-      u[i * n + j] = std::fabs(value) < eps ? 0.0 : value;
+      S sum{};
+      for (int64_t k = 0; k < i; ++k) sum = NxMul(u[k * n + j], l[i * n + k], false) + sum;
+      const S value = a[i * n + j] - sum;
+      u[i * n + j] = BelowEps(value, eps) ? S{} : value;
     }
     for (int64_t i = j + 1; i < n; ++i) {
       // Nx sums u[0..i)[j] * l[i][0..i): the terms past j are zeros.
-      double sum = 0;
-      for (int64_t k = 0; k < i; ++k) sum = u[k * n + j] * l[i * n + k] + sum;
-      const double a_ij = a[i * n + j], u_jj = u[j * n + j];
-      double value;
-      if (u_jj != 0) value = (a_ij - sum) / u_jj;
-      else value = a_ij >= sum ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-      l[i * n + j] = std::fabs(value) < eps ? 0.0 : value;
+      S sum{};
+      for (int64_t k = 0; k < i; ++k) sum = NxMul(u[k * n + j], l[i * n + k], false) + sum;
+      const S a_ij = a[i * n + j], u_jj = u[j * n + j];
+      S value;
+      if (u_jj != S{}) value = NxDiv(a_ij - sum, u_jj);
+      else value = S{TermGreaterOrEqual(a_ij, sum) ? kInf : -kInf};
+      l[i * n + j] = BelowEps(value, eps) ? S{} : value;
     }
   }
   // approximate_zeros: 0 * x keeps the sign of x.
-  for (double& x : l)
-    if (std::fabs(x) < eps) x = 0.0 * x;
-  for (double& x : u)
-    if (std::fabs(x) < eps) x = 0.0 * x;
+  for (S& x : l)
+    if (BelowEps(x, eps)) x = ZeroTimes(x);
+  for (S& x : u)
+    if (BelowEps(x, eps)) x = ZeroTimes(x);
   return swaps;
 }
 
-Status Lu(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+template <class S>
+Status LuT(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
   const int64_t n = a.shape.back();
   const int64_t batches = BatchCount(a.shape, 2);
-  Matrix am(n * n), l, u, p(n * n);
+  std::vector<S> am(n * n), l, u, p(n * n);
   std::vector<int64_t> perm;
   for (int64_t batch = 0; batch < batches; ++batch) {
     Read(a, batch * n * n, am);
     LuOne(am, n, o.eps, perm, l, u);
     if (op == OpCode::lu_p) {
       // A = P.L.U: P is the transpose of the row permutation applied to A.
-      std::fill(p.begin(), p.end(), 0.0);
-      for (int64_t i = 0; i < n; ++i) p[perm[i] * n + i] = 1.0;
+      std::fill(p.begin(), p.end(), S{});
+      for (int64_t i = 0; i < n; ++i) p[perm[i] * n + i] = S{1.0};
       Write(out, batch * n * n, p);
     } else {
       Write(out, batch * n * n, op == OpCode::lu_l ? l : u);
@@ -251,39 +290,52 @@ Status Lu(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const Tenso
   return Status::Ok();
 }
 
+Status Lu(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+  if (IsComplex(a.dtype)) return LuT<Complex>(op, o, a, out);
+  return LuT<double>(op, o, a, out);
+}
+
 // ---------------------------------------------------------------------------
 // determinant, as Nx.LinAlg.determinant's default: closed forms for 2x2 and
 // 3x3, else the product of lu's diagonal with the permutation's sign (0 when
-// a diagonal element is 0).
+// a diagonal element is 0). Complex matrices in complex arithmetic.
 
-Status Determinant(const ConstTensorView& a, const TensorView& out) {
+template <class S>
+Status DeterminantT(const ConstTensorView& a, const TensorView& out) {
   const int64_t n = a.shape.back();
   const int64_t batches = BatchCount(a.shape, 2);
-  Matrix am(n * n), l, u;
+  std::vector<S> am(n * n), l, u;
   std::vector<int64_t> perm;
-  std::vector<double> det(1);
+  std::vector<S> det(1);
+  auto mul = [](S x, S y) { return NxMul(x, y, false); };
   for (int64_t batch = 0; batch < batches; ++batch) {
     Read(a, batch * n * n, am);
     auto at = [&](int64_t i, int64_t j) { return am[i * n + j]; };
     if (n == 2) {
-      det[0] = at(0, 0) * at(1, 1) - at(0, 1) * at(1, 0);
+      det[0] = mul(at(0, 0), at(1, 1)) - mul(at(0, 1), at(1, 0));
     } else if (n == 3) {
-      det[0] = at(0, 0) * at(1, 1) * at(2, 2) + at(0, 1) * at(1, 2) * at(2, 0) + at(0, 2) * at(1, 0) * at(2, 1) -
-               at(0, 2) * at(1, 1) * at(2, 0) - at(0, 1) * at(1, 0) * at(2, 2) - at(0, 0) * at(1, 2) * at(2, 1);
+      det[0] = mul(mul(at(0, 0), at(1, 1)), at(2, 2)) + mul(mul(at(0, 1), at(1, 2)), at(2, 0)) +
+               mul(mul(at(0, 2), at(1, 0)), at(2, 1)) - mul(mul(at(0, 2), at(1, 1)), at(2, 0)) -
+               mul(mul(at(0, 1), at(1, 0)), at(2, 2)) - mul(mul(at(0, 0), at(1, 2)), at(2, 1));
     } else {
       const int64_t swaps = LuOne(am, n, 1e-10, perm, l, u);
-      double prod = 1;
+      S prod{1.0};
       bool zero = false;
       for (int64_t i = 0; i < n; ++i) {
-        const double d = l[i * n + i] * u[i * n + i];
-        zero = zero || d == 0;
-        prod *= d;
+        const S d = mul(l[i * n + i], u[i * n + i]);
+        zero = zero || d == S{};
+        prod = mul(prod, d);
       }
-      det[0] = zero ? 0.0 : (swaps % 2 == 0 ? prod : -prod);
+      det[0] = zero ? S{} : (swaps % 2 == 0 ? prod : -prod);
     }
     Write(out, batch, det);
   }
   return Status::Ok();
+}
+
+Status Determinant(const ConstTensorView& a, const TensorView& out) {
+  if (IsComplex(a.dtype)) return DeterminantT<Complex>(a, out);
+  return DeterminantT<double>(a, out);
 }
 
 // ---------------------------------------------------------------------------

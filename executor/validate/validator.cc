@@ -674,9 +674,12 @@ Status Checker::LinAlg() {
   if (op != OpCode::qr_q && op != OpCode::qr_r && m != n)
     return InvalidArgument() << info_.name << " needs square matrices, got " << Str(a);
   const DType rt = out_.result.dtype;
-  // triangular_solve alone computes in complex: its result is complex
-  // exactly when an operand is (Nx's type merge), never dropping a part.
-  const bool complex_op = op == OpCode::triangular_solve && (IsComplex(a.dtype) || IsComplex(Operand(1).dtype));
+  // Complex results exactly when an operand is complex (Nx's type merge),
+  // never dropping a part: triangular_solve (either operand), lu and
+  // determinant (their one operand). The other ops are real only.
+  const bool lu_or_det = op == OpCode::lu_p || op == OpCode::lu_l || op == OpCode::lu_u || op == OpCode::determinant;
+  const bool complex_op = (op == OpCode::triangular_solve && (IsComplex(a.dtype) || IsComplex(Operand(1).dtype))) ||
+                          (lu_or_det && IsComplex(a.dtype));
   if (complex_op != IsComplex(rt) || (!complex_op && (op == OpCode::lu_p ? !IsReal(rt) : !IsFloat(rt))))
     return InvalidArgument() << info_.name << " cannot produce " << DTypeName(rt);
   auto with = [&](std::initializer_list<int64_t> dims) {

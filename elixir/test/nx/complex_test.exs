@@ -128,6 +128,78 @@ if PelemayBackend.nx_available?() do
       end
     end
 
+    # A batch of two well-conditioned complex matrices (n x n) and a
+    # right-hand side, on Nx.BinaryBackend.
+    defp complex_system(type, n) do
+      re = Nx.iota({2, n, n}, type: :f64) |> Nx.multiply(0.37) |> Nx.sin()
+      im = Nx.iota({2, n, n}, type: :f64) |> Nx.multiply(0.71) |> Nx.cos()
+      a = Nx.complex(re, im) |> Nx.add(Nx.multiply(Nx.eye(n, type: :f64), 3)) |> Nx.as_type(type)
+
+      b =
+        Nx.complex(Nx.iota({2, n}, type: :f64), Nx.iota({2, n}, type: :f64) |> Nx.negate())
+        |> Nx.as_type(type)
+
+      {Nx.backend_transfer(a, Nx.BinaryBackend), Nx.backend_transfer(b, Nx.BinaryBackend)}
+    end
+
+    test "complex lu is native and gives Nx.BinaryBackend's P, L and U" do
+      for type <- [:c64, :c128], n <- [1, 2, 3, 5] do
+        {a, _} = complex_system(type, n)
+        on = Nx.backend_copy(a, Backend)
+        {{p, l, u}, fallbacks} = fallbacks_in(fn -> Nx.LinAlg.lu(on) end)
+        assert fallbacks == []
+        {wp, wl, wu} = Nx.LinAlg.lu(a)
+        assert {p.type, l.type, u.type} == {wp.type, wl.type, wu.type}
+        # The same steps in the same f64 arithmetic: the same bits.
+        assert Nx.to_binary(p) == Nx.to_binary(wp), inspect({type, n})
+        assert Nx.to_binary(l) == Nx.to_binary(wl), inspect({type, n})
+        assert Nx.to_binary(u) == Nx.to_binary(wu), inspect({type, n})
+      end
+    end
+
+    test "complex determinant and solve are native and agree with Nx.BinaryBackend" do
+      for type <- [:c64, :c128], n <- [2, 3, 4, 6] do
+        tol = if type == :c64, do: 1.0e-4, else: 1.0e-10
+        {a, b} = complex_system(type, n)
+        {on_a, on_b} = {Nx.backend_copy(a, Backend), Nx.backend_copy(b, Backend)}
+
+        {det, []} = fallbacks_in(fn -> Nx.LinAlg.determinant(on_a) end)
+        want = Nx.LinAlg.determinant(a)
+        assert det.type == want.type
+        assert error(det, want) < tol, inspect({type, n, det, want})
+
+        {x, []} = fallbacks_in(fn -> Nx.LinAlg.solve(on_a, on_b) end)
+        want = Nx.LinAlg.solve(a, b)
+        assert x.type == want.type
+        assert error(x, want) < tol, inspect({type, n})
+        # And it solves the system: a x = b.
+        ax = Nx.dot(a, [2], [0], Nx.backend_transfer(x, Nx.BinaryBackend), [1], [0])
+        assert error(ax, b) < tol * 10, inspect({type, n})
+      end
+    end
+
+    test "a real matrix with a complex right-hand side solves natively" do
+      a = Nx.tensor([[4.0, 1.0], [2.0, 3.0]], backend: Backend)
+      b = Nx.tensor([Complex.new(1.0, 2.0), Complex.new(0.0, -1.0)], type: :c64, backend: Backend)
+      {x, []} = fallbacks_in(fn -> Nx.LinAlg.solve(a, b) end)
+
+      want =
+        Nx.LinAlg.solve(
+          Nx.backend_copy(a, Nx.BinaryBackend),
+          Nx.backend_copy(b, Nx.BinaryBackend)
+        )
+
+      assert x.type == {:c, 64}
+      assert error(x, want) < 1.0e-5
+    end
+
+    test "eigh of a complex matrix still falls back" do
+      a = Nx.tensor([[2.0, 1.0], [1.0, 2.0]], type: :c64, backend: Backend)
+      {{vals, _vecs}, fallbacks} = fallbacks_in(fn -> Nx.LinAlg.eigh(a) end)
+      assert fallbacks == [:eigh]
+      assert Nx.to_flat_list(Nx.real(vals)) |> Enum.map(&Float.round(&1, 3)) == [3.0, 1.0]
+    end
+
     test "complex constants, finite or not, are literals" do
       for value <- [
             Complex.new(1.0, -2.0),

@@ -927,8 +927,10 @@ defmodule PelemayBackend.Backend do
   # f64 and repeat Nx's own algorithms: Nx.BinaryBackend's for
   # triangular_solve, lu and eigh, Nx's default implementations for
   # cholesky, qr and determinant; solve is Nx's default (qr, then
-  # triangular_solve) as one program. triangular_solve also runs complex
-  # natively; the others keep Nx's own path for complex (noted at each).
+  # triangular_solve) as one program. triangular_solve, lu and determinant
+  # also run complex natively (c128 arithmetic); cholesky, qr and solve of
+  # complex tensors run Nx's default implementations on this backend; eigh
+  # of a complex tensor falls back (noted at each).
 
   # Complex (c64/c128) too: the kernel repeats the complex library's formulas.
   @impl true
@@ -948,10 +950,8 @@ defmodule PelemayBackend.Backend do
     end)
   end
 
-  # Complex: Nx.BinaryBackend (precise, not native).
+  # Complex (c64/c128) too: the same steps in complex arithmetic.
   @impl true
-  def lu({_, %{type: {:c, _}}, _} = out, tensor, opts), do: via_binary(:lu, [out, tensor, opts])
-
   def lu({p_out, l_out, u_out} = out, tensor, opts) do
     eps = eps(opts, 1.0e-10)
 
@@ -996,11 +996,8 @@ defmodule PelemayBackend.Backend do
     end)
   end
 
-  # Complex: Nx's default implementation computed by Nx.BinaryBackend.
+  # Complex (c64/c128) too, in complex arithmetic.
   @impl true
-  def determinant(%{type: {:c, _}} = out, tensor),
-    do: on_binary(:determinant, out, [tensor], &Nx.LinAlg.determinant/1)
-
   def determinant(%{type: type, shape: shape} = out, tensor) do
     linalg(out, [tensor], fn p, [a] ->
       {p, a} = linalg_input(p, a)
@@ -1010,10 +1007,17 @@ defmodule PelemayBackend.Backend do
   end
 
   # Nx's default: A = QR, then R x = Q^T b, in f64 in one program.
-  # Complex: that default computed by Nx.BinaryBackend.
+  # Complex: the same default, R x = adjoint(Q) b, composed on this backend
+  # (qr as Nx.LinAlg.QR, dot, the native complex triangular_solve).
   @impl true
-  def solve(%{type: {:c, _}} = out, a, b),
-    do: on_binary(:solve, out, [a, b], &Nx.LinAlg.solve/2)
+  def solve(%{type: {:c, _} = type} = out, a, b) do
+    {q, r} = Nx.LinAlg.qr(a)
+    rank = Nx.rank(q)
+    batch = Enum.to_list(0..(rank - 3)//1)
+    qb = Nx.dot(Nx.LinAlg.adjoint(q), [rank - 1], batch, b, [rank - 2], batch)
+    x = Nx.LinAlg.triangular_solve(r, qb, lower: false)
+    put(out, data(Nx.as_type(x, type)), pool_of([a, b]))
+  end
 
   def solve(%{type: type, shape: shape} = out, a, b) do
     linalg(out, [a, b], fn p, [av, bv] ->
@@ -1077,8 +1081,8 @@ defmodule PelemayBackend.Backend do
 
   defp eps(opts, default), do: (opts[:eps] || default) * 1.0
 
-  # The linear-algebra ops read floats (and triangular_solve complex, read
-  # as it is); integers become f64 (exact, as Nx.BinaryBackend reads them).
+  # The linear-algebra ops read floats (and complex, read as it is);
+  # integers become f64 (exact, as Nx.BinaryBackend reads them).
   defp linalg_input(p, v) do
     case Program.type(p, v) do
       {{k, _}, _} when k in [:f, :bf, :c] -> {p, v}
@@ -1104,21 +1108,6 @@ defmodule PelemayBackend.Backend do
         true ->
           reraise e, __STACKTRACE__
       end
-  end
-
-  # `fun` (an Nx function) applied to `tensors` on Nx.BinaryBackend, the
-  # result's bytes put into `out`: a fallback of callback `name`.
-  defp on_binary(name, out, tensors, fun) do
-    :telemetry.execute([:pelemay_backend, :fallback], %{count: 1}, %{callback: name})
-    pool = pool_of(tensors)
-    previous = Nx.default_backend(Nx.BinaryBackend)
-
-    try do
-      result = apply(fun, Enum.map(tensors, &to_binary_backend/1))
-      put(out, data(result), pool)
-    after
-      Nx.default_backend(previous)
-    end
   end
 
   ## Windows and convolution
