@@ -12,6 +12,10 @@ defmodule PelemayBackend.Application do
 
   It also starts the owner of the memo of encoded programs
   (`PelemayBackend.Program.Prepared.cached/1`).
+
+  How long callers poll for a reply before they block is read from
+  `config :pelemay_backend, await_spin_us: n` (0..10 000; default 50 with two
+  or more CPUs, else 0; see `PelemayBackend.AwaitSpin`).
   """
 
   use Application
