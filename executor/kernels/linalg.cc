@@ -445,14 +445,22 @@ Status Qr(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const Tenso
 // m1 (n x n) . m2 (n x n): each element summed from +0 over k = 0 upwards,
 // as Nx does; the k-outer loop keeps that order for every element and lets
 // the j loop run vectorised.
-void MatMul(const Matrix& m1, const Matrix& m2, int64_t n, Matrix& out) {
-  out.assign(n * n, 0.0);
+// Products in Nx's arithmetic: IEEE for f64; the complex library's multiply
+// for complex.
+inline double Mul(double x, double y) { return x * y; }
+inline Complex Mul(Complex x, Complex y) { return NxMul(x, y, false); }
+inline double Conj(double x) { return x; }
+inline Complex Conj(Complex x) { return std::conj(x); }
+
+template <class S>
+void MatMul(const std::vector<S>& m1, const std::vector<S>& m2, int64_t n, std::vector<S>& out) {
+  out.assign(n * n, S{});
   for (int64_t i = 0; i < n; ++i) {
-    double* o = &out[i * n];
+    S* o = &out[i * n];
     for (int64_t k = 0; k < n; ++k) {
-      const double a = m1[i * n + k];
-      const double* b = &m2[k * n];
-      for (int64_t j = 0; j < n; ++j) o[j] = o[j] + a * b[j];
+      const S a = m1[i * n + k];
+      const S* b = &m2[k * n];
+      for (int64_t j = 0; j < n; ++j) o[j] = o[j] + Mul(a, b[j]);
     }
   }
 }
@@ -464,30 +472,32 @@ void MatMul(const Matrix& m1, const Matrix& m2, int64_t n, Matrix& out) {
 // for finite data these equal Nx's full products bit for bit, in O(n (n-pt)^2).
 
 // h . m
-void ReflectLeft(const Matrix& h, const Matrix& m, int64_t n, int64_t pt, Matrix& out) {
-  out.assign(n * n, 0.0);
+template <class S>
+void ReflectLeft(const std::vector<S>& h, const std::vector<S>& m, int64_t n, int64_t pt, std::vector<S>& out) {
+  out.assign(n * n, S{});
   for (int64_t i = 0; i < pt; ++i)
-    for (int64_t j = 0; j < n; ++j) out[i * n + j] = m[i * n + j] + 0.0;
+    for (int64_t j = 0; j < n; ++j) out[i * n + j] = m[i * n + j] + S{};
   for (int64_t i = pt; i < n; ++i) {
-    double* o = &out[i * n];
+    S* o = &out[i * n];
     for (int64_t k = pt; k < n; ++k) {
-      const double a = h[i * n + k];
-      const double* b = &m[k * n];
-      for (int64_t j = 0; j < n; ++j) o[j] = o[j] + a * b[j];
+      const S a = h[i * n + k];
+      const S* b = &m[k * n];
+      for (int64_t j = 0; j < n; ++j) o[j] = o[j] + Mul(a, b[j]);
     }
   }
 }
 
 // m . h
-void ReflectRight(const Matrix& m, const Matrix& h, int64_t n, int64_t pt, Matrix& out) {
-  out.assign(n * n, 0.0);
+template <class S>
+void ReflectRight(const std::vector<S>& m, const std::vector<S>& h, int64_t n, int64_t pt, std::vector<S>& out) {
+  out.assign(n * n, S{});
   for (int64_t i = 0; i < n; ++i) {
-    double* o = &out[i * n];
-    for (int64_t j = 0; j < pt; ++j) o[j] = m[i * n + j] + 0.0;
+    S* o = &out[i * n];
+    for (int64_t j = 0; j < pt; ++j) o[j] = m[i * n + j] + S{};
     for (int64_t k = pt; k < n; ++k) {
-      const double a = m[i * n + k];
-      const double* b = &h[k * n];
-      for (int64_t j = pt; j < n; ++j) o[j] = o[j] + a * b[j];
+      const S a = m[i * n + k];
+      const S* b = &h[k * n];
+      for (int64_t j = pt; j < n; ++j) o[j] = o[j] + Mul(a, b[j]);
     }
   }
 }
@@ -518,23 +528,59 @@ int64_t Reflector(std::span<const double> x, int64_t n, double eps, Matrix& h) {
   return pt;
 }
 
-void ApproximateZeros(Matrix& m, double eps) {
-  for (double& x : m)
-    if (std::fabs(x) < eps) x = 0.0 * x;
+// The complex branch of householder_reflector (householder_reflector_pivot
+// for complex entries): u = x + e^(i phase(x_0)) |x| e_1, v = u / |u|,
+// h = I - 2 v v^H. It has no eps shortcut: a zero column gives 0 / 0, NaN.
+int64_t Reflector(std::span<const Complex> x, int64_t n, double /*eps*/, std::vector<Complex>& h) {
+  h.assign(n * n, Complex{});
+  for (int64_t i = 0; i < n; ++i) h[i * n + i] = 1.0;
+  if (x.empty()) return n;
+  auto abs_squared = [](Complex z) { return z.real() * z.real() + z.imag() * z.imag(); };
+  double norm_sq_1on = 0;
+  for (size_t k = 1; k < x.size(); ++k) norm_sq_1on = abs_squared(x[k]) + norm_sq_1on;
+  const double norm = std::sqrt(norm_sq_1on + abs_squared(x[0]));
+  const double phase = std::atan2(x[0].imag(), x[0].real());
+  const Complex alfa(1.0 * std::cos(phase) * norm, 1.0 * std::sin(phase) * norm);
+  const Complex u_0 = x[0] + alfa;
+  const double norm_u = std::sqrt(norm_sq_1on + abs_squared(u_0));
+  const int64_t pt = n - static_cast<int64_t>(x.size());
+  std::vector<Complex> v(x.size());
+  v[0] = NxDiv(u_0, Complex(norm_u, 0.0));
+  for (size_t k = 1; k < x.size(); ++k) v[k] = NxDiv(x[k], Complex(norm_u, 0.0));
+  for (int64_t row = pt; row < n; ++row)
+    for (int64_t col = pt; col < n; ++col) {
+      const Complex two_v = NxMul(Complex(2.0, 0.0), v[row - pt], true);
+      h[row * n + col] = Complex(row == col ? 1.0 : 0.0, 0.0) - NxMul(two_v, std::conj(v[col - pt]), false);
+    }
+  return pt;
 }
 
-Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values, Matrix& vectors) {
+template <class S>
+void ApproximateZeros(std::vector<S>& m, double eps) {
+  for (S& x : m)
+    if (BelowEps(x, eps)) x = ZeroTimes(x);
+}
+
+// |x - y| <= eps, or NaN (is_approximately_same?: a NaN difference counts as
+// the same).
+template <class S>
+bool ApproximatelySame(S x, S y, double eps) {
+  const PivotKey k = KeyOf(x - y);
+  return k.rank == 2 || (k.rank == 0 && k.v <= eps);
+}
+
+template <class S>
+Status EighOne(const std::vector<S>& a, int64_t n, const LinAlgAttrs& o, Matrix& values, std::vector<S>& vectors) {
+  using Mat = std::vector<S>;
   const double eps = o.eps;
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      const double d = std::fabs(a[j * n + i] - a[i * n + j]);
-      if (!(std::isnan(d) || d <= eps))
+    for (int64_t j = 0; j < n; ++j)
+      if (!ApproximatelySame(Conj(a[j * n + i]), a[i * n + j], eps))
         return InvalidArgument() << "eigh: matrix must be hermitian, a matrix is hermitian iff X = adjoint(X)";
-    }
-  Matrix hess = a, q, h, t1, t2, col(n);
+  Mat hess = a, q, h, t1, t2, col(n);
   // Hessenberg decomposition (for n == 1 Nx's reflectors are identities).
   for (int64_t i = 0; i + 2 <= n; ++i) {
-    col.assign(n - i - 1, 0.0);
+    col.assign(n - i - 1, S{});
     for (int64_t k = i + 1; k < n; ++k) col[k - i - 1] = hess[k * n + i];
     const int64_t pt = Reflector(col, n, eps, h);
     if (i == 0) {
@@ -543,26 +589,26 @@ Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values,
       ReflectRight(q, h, n, pt, t1);
       q.swap(t1);
     }
-    Matrix h_adj(n * n);
+    Mat h_adj(n * n);
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t c = 0; c < n; ++c) h_adj[r * n + c] = h[c * n + r];
+      for (int64_t c = 0; c < n; ++c) h_adj[r * n + c] = Conj(h[c * n + r]);
     ReflectLeft(h, hess, n, pt, t1);
     ReflectRight(t1, h_adj, n, pt, hess);
   }
   if (n < 2) {
-    q.assign(n * n, 1.0);
+    q.assign(n * n, S{1.0});
   }
   ApproximateZeros(hess, eps);
   ApproximateZeros(q, eps);
 
   // QR iterations.
-  Matrix a_cur = hess, q_cur = q, qq, rr, a_new, q_new;
+  Mat a_cur = hess, q_cur = q, qq, rr, a_new, q_new;
   for (int64_t iter = 0; iter < o.max_iter; ++iter) {
     // qr_decomposition(a_cur, n, n, eps); n == 1 leaves a unchanged.
     rr = a_cur;
     qq.clear();
     for (int64_t i = 0; i + 2 <= n; ++i) {
-      col.assign(n - i, 0.0);
+      col.assign(n - i, S{});
       for (int64_t k = i; k < n; ++k) col[k - i] = rr[k * n + i];
       const int64_t pt = Reflector(col, n, eps, h);
       if (qq.empty()) {
@@ -575,42 +621,58 @@ Status EighOne(const Matrix& a, int64_t n, const LinAlgAttrs& o, Matrix& values,
       rr.swap(t2);
     }
     if (qq.empty()) {
-      qq.assign(n * n, 0.0);
-      for (int64_t i = 0; i < n; ++i) qq[i * n + i] = 1.0;
+      qq.assign(n * n, S{});
+      for (int64_t i = 0; i < n; ++i) qq[i * n + i] = S{1.0};
     }
     ApproximateZeros(qq, eps);
     ApproximateZeros(rr, eps);
     MatMul(rr, qq, n, a_new);
     MatMul(q_cur, qq, n, q_new);
     bool same = true;
-    for (int64_t k = 0; k < n * n && same; ++k) {
-      const double d = std::fabs(q_cur[k] - q_new[k]);
-      same = std::isnan(d) || d <= eps;
-    }
+    for (int64_t k = 0; k < n * n && same; ++k) same = ApproximatelySame(q_cur[k], q_new[k], eps);
     a_cur.swap(a_new);
     q_cur.swap(q_new);
     if (same) break;
   }
+  // The eigenvalues of a hermitian matrix are real: the diagonal's real parts.
   values.resize(n);
-  for (int64_t i = 0; i < n; ++i) values[i] = a_cur[i * n + i];
+  for (int64_t i = 0; i < n; ++i) values[i] = std::real(a_cur[i * n + i]);
   ApproximateZeros(values, eps);
   vectors = q_cur;
   ApproximateZeros(vectors, eps);
   return Status::Ok();
 }
 
+// A complex element with a NaN part is the complex library's :nan, which Nx
+// writes as NaN + 0i.
+void NanAsNx(std::vector<Complex>& m) {
+  for (Complex& z : m)
+    if (std::isnan(z.real()) || std::isnan(z.imag())) z = Complex(std::numeric_limits<double>::quiet_NaN(), 0.0);
+}
+void NanAsNx(Matrix&) {}
+
 // Packed per matrix as n + 1 rows of n: the eigenvalues, then the vectors.
-Status Eigh(const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+template <class S>
+Status EighT(const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
   const int64_t n = a.shape.back();
   const int64_t batches = BatchCount(a.shape, 2);
-  Matrix am(n * n), values, vectors;
+  std::vector<S> am(n * n), vectors, packed_values(n);
+  Matrix values;
   for (int64_t batch = 0; batch < batches; ++batch) {
     Read(a, batch * n * n, am);
     PELEMAY_RETURN_IF_ERROR(EighOne(am, n, o, values, vectors));
-    Write(out, batch * (n + 1) * n, values);
+    for (int64_t i = 0; i < n; ++i) packed_values[i] = S{values[i]};
+    NanAsNx(packed_values);
+    NanAsNx(vectors);
+    Write(out, batch * (n + 1) * n, packed_values);
     Write(out, batch * (n + 1) * n + n, vectors);
   }
   return Status::Ok();
+}
+
+Status Eigh(const LinAlgAttrs& o, const ConstTensorView& a, const TensorView& out) {
+  if (IsComplex(a.dtype)) return EighT<Complex>(o, a, out);
+  return EighT<double>(o, a, out);
 }
 
 }  // namespace

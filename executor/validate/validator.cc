@@ -675,11 +675,12 @@ Status Checker::LinAlg() {
     return InvalidArgument() << info_.name << " needs square matrices, got " << Str(a);
   const DType rt = out_.result.dtype;
   // Complex results exactly when an operand is complex (Nx's type merge),
-  // never dropping a part: triangular_solve (either operand), lu and
-  // determinant (their one operand). The other ops are real only.
-  const bool lu_or_det = op == OpCode::lu_p || op == OpCode::lu_l || op == OpCode::lu_u || op == OpCode::determinant;
+  // never dropping a part: triangular_solve (either operand), lu,
+  // determinant and eigh (their one operand). cholesky and qr are real only.
+  const bool one_operand_complex =
+      op == OpCode::lu_p || op == OpCode::lu_l || op == OpCode::lu_u || op == OpCode::determinant || op == OpCode::eigh;
   const bool complex_op = (op == OpCode::triangular_solve && (IsComplex(a.dtype) || IsComplex(Operand(1).dtype))) ||
-                          (lu_or_det && IsComplex(a.dtype));
+                          (one_operand_complex && IsComplex(a.dtype));
   if (complex_op != IsComplex(rt) || (!complex_op && (op == OpCode::lu_p ? !IsReal(rt) : !IsFloat(rt))))
     return InvalidArgument() << info_.name << " cannot produce " << DTypeName(rt);
   auto with = [&](std::initializer_list<int64_t> dims) {

@@ -927,10 +927,9 @@ defmodule PelemayBackend.Backend do
   # f64 and repeat Nx's own algorithms: Nx.BinaryBackend's for
   # triangular_solve, lu and eigh, Nx's default implementations for
   # cholesky, qr and determinant; solve is Nx's default (qr, then
-  # triangular_solve) as one program. triangular_solve, lu and determinant
-  # also run complex natively (c128 arithmetic); cholesky, qr and solve of
-  # complex tensors run Nx's default implementations on this backend; eigh
-  # of a complex tensor falls back (noted at each).
+  # triangular_solve) as one program. triangular_solve, lu, determinant and
+  # eigh also run complex natively (c128 arithmetic); cholesky, qr and solve
+  # of complex tensors run Nx's default implementations on this backend.
 
   # Complex (c64/c128) too: the kernel repeats the complex library's formulas.
   @impl true
@@ -1051,10 +1050,9 @@ defmodule PelemayBackend.Backend do
     end)
   end
 
-  # Complex: Nx.BinaryBackend's eigh (precise, not native).
+  # Complex (hermitian c64/c128) too, with Nx.BinaryBackend's complex
+  # reflectors.
   @impl true
-  def eigh({%{type: {:c, _}}, _} = out, tensor, opts), do: via_binary(:eigh, [out, tensor, opts])
-
   def eigh({vals_out, vecs_out} = out, tensor, opts) do
     attrs = [eps: eps(opts, 1.0e-4), max_iter: opts[:max_iter] || 1_000]
 
