@@ -102,6 +102,13 @@ inline Complex NxDiv(Complex x, Complex y) {
   return {(r1 * r2 + i1 * i2) / den, (i1 * r2 - r1 * i2) / den};
 }
 
+// Products in Nx's arithmetic: IEEE for f64; the complex library's multiply
+// for complex (both operands complex values).
+inline double Mul(double x, double y) { return x * y; }
+inline Complex Mul(Complex x, Complex y) { return NxMul(x, y, false); }
+inline double Conj(double x) { return x; }
+inline Complex Conj(Complex x) { return std::conj(x); }
+
 int64_t BatchCount(const Shape& shape, size_t matrix_rank) {
   int64_t b = 1;
   for (size_t i = 0; i + matrix_rank < shape.size(); ++i) b *= shape[i];
@@ -246,14 +253,14 @@ int64_t LuOne(const std::vector<S>& a_in, int64_t n, double eps, std::vector<int
     l[j * n + j] = S{1.0};
     for (int64_t i = 0; i <= j; ++i) {
       S sum{};
-      for (int64_t k = 0; k < i; ++k) sum = NxMul(u[k * n + j], l[i * n + k], false) + sum;
+      for (int64_t k = 0; k < i; ++k) sum = Mul(u[k * n + j], l[i * n + k]) + sum;
       const S value = a[i * n + j] - sum;
       u[i * n + j] = BelowEps(value, eps) ? S{} : value;
     }
     for (int64_t i = j + 1; i < n; ++i) {
       // Nx sums u[0..i)[j] * l[i][0..i): the terms past j are zeros.
       S sum{};
-      for (int64_t k = 0; k < i; ++k) sum = NxMul(u[k * n + j], l[i * n + k], false) + sum;
+      for (int64_t k = 0; k < i; ++k) sum = Mul(u[k * n + j], l[i * n + k]) + sum;
       const S a_ij = a[i * n + j], u_jj = u[j * n + j];
       S value;
       if (u_jj != S{}) value = NxDiv(a_ij - sum, u_jj);
@@ -307,24 +314,23 @@ Status DeterminantT(const ConstTensorView& a, const TensorView& out) {
   std::vector<S> am(n * n), l, u;
   std::vector<int64_t> perm;
   std::vector<S> det(1);
-  auto mul = [](S x, S y) { return NxMul(x, y, false); };
   for (int64_t batch = 0; batch < batches; ++batch) {
     Read(a, batch * n * n, am);
     auto at = [&](int64_t i, int64_t j) { return am[i * n + j]; };
     if (n == 2) {
-      det[0] = mul(at(0, 0), at(1, 1)) - mul(at(0, 1), at(1, 0));
+      det[0] = Mul(at(0, 0), at(1, 1)) - Mul(at(0, 1), at(1, 0));
     } else if (n == 3) {
-      det[0] = mul(mul(at(0, 0), at(1, 1)), at(2, 2)) + mul(mul(at(0, 1), at(1, 2)), at(2, 0)) +
-               mul(mul(at(0, 2), at(1, 0)), at(2, 1)) - mul(mul(at(0, 2), at(1, 1)), at(2, 0)) -
-               mul(mul(at(0, 1), at(1, 0)), at(2, 2)) - mul(mul(at(0, 0), at(1, 2)), at(2, 1));
+      det[0] = Mul(Mul(at(0, 0), at(1, 1)), at(2, 2)) + Mul(Mul(at(0, 1), at(1, 2)), at(2, 0)) +
+               Mul(Mul(at(0, 2), at(1, 0)), at(2, 1)) - Mul(Mul(at(0, 2), at(1, 1)), at(2, 0)) -
+               Mul(Mul(at(0, 1), at(1, 0)), at(2, 2)) - Mul(Mul(at(0, 0), at(1, 2)), at(2, 1));
     } else {
       const int64_t swaps = LuOne(am, n, 1e-10, perm, l, u);
       S prod{1.0};
       bool zero = false;
       for (int64_t i = 0; i < n; ++i) {
-        const S d = mul(l[i * n + i], u[i * n + i]);
+        const S d = Mul(l[i * n + i], u[i * n + i]);
         zero = zero || d == S{};
-        prod = mul(prod, d);
+        prod = Mul(prod, d);
       }
       det[0] = zero ? S{} : (swaps % 2 == 0 ? prod : -prod);
     }
@@ -445,13 +451,6 @@ Status Qr(OpCode op, const LinAlgAttrs& o, const ConstTensorView& a, const Tenso
 // m1 (n x n) . m2 (n x n): each element summed from +0 over k = 0 upwards,
 // as Nx does; the k-outer loop keeps that order for every element and lets
 // the j loop run vectorised.
-// Products in Nx's arithmetic: IEEE for f64; the complex library's multiply
-// for complex.
-inline double Mul(double x, double y) { return x * y; }
-inline Complex Mul(Complex x, Complex y) { return NxMul(x, y, false); }
-inline double Conj(double x) { return x; }
-inline Complex Conj(Complex x) { return std::conj(x); }
-
 template <class S>
 void MatMul(const std::vector<S>& m1, const std::vector<S>& m2, int64_t n, std::vector<S>& out) {
   out.assign(n * n, S{});
@@ -550,7 +549,7 @@ int64_t Reflector(std::span<const Complex> x, int64_t n, double /*eps*/, std::ve
   for (int64_t row = pt; row < n; ++row)
     for (int64_t col = pt; col < n; ++col) {
       const Complex two_v = NxMul(Complex(2.0, 0.0), v[row - pt], true);
-      h[row * n + col] = Complex(row == col ? 1.0 : 0.0, 0.0) - NxMul(two_v, std::conj(v[col - pt]), false);
+      h[row * n + col] = Complex(row == col ? 1.0 : 0.0, 0.0) - Mul(two_v, Conj(v[col - pt]));
     }
   return pt;
 }
