@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -112,6 +115,85 @@ TEST(IdleSpin, SpinsAfterEachReplyForAsLongAsAskedThenSleeps) {
   EXPECT_LT(CpuForSpacedRuns(still, 20, std::chrono::milliseconds(30)).count(), spun.count());
   still.CloseInput();
   EXPECT_EQ(still.Wait(), 0);
+}
+
+TEST(IdleSpin, StopsPollingWhenItsOnlyCpuIsShared) {
+  // The executor inherits this process's affinity: one CPU, which a rival
+  // thread keeps busy. Polling 10 ms after each of 20 replies would take
+  // about half of 200 ms from the rival; the governor (SpinGovernor) sees
+  // the executor wait for its CPU and stops polling within a millisecond,
+  // for 20 ms and longer while the sharing lasts.
+  cpu_set_t saved;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof(saved), &saved), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(::sched_getcpu(), &one);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof(one), &one), 0);
+  std::atomic<bool> stop{false};
+  std::thread rival([&] {
+    while (!stop.load(std::memory_order_relaxed)) {}
+  });
+  // One executor at a time: a second would inherit the first one's pipes.
+  auto cpu_for = [](int spin_us) {
+    ExecutorProcess p({"--threads=1", "--spin-us=" + std::to_string(spin_us)});
+    if (!p.started()) return std::chrono::milliseconds(-1);
+    const auto used = CpuForSpacedRuns(p, 20, std::chrono::milliseconds(30));
+    p.CloseInput();
+    EXPECT_EQ(p.Wait(), 0);
+    return used;
+  };
+  const auto polling = cpu_for(10000);
+  const auto still = cpu_for(0);
+  stop = true;
+  rival.join();
+  ::sched_setaffinity(0, sizeof(saved), &saved);
+  ASSERT_GE(polling.count(), 0) << "the executor did not start";
+  ASSERT_GE(still.count(), 0) << "the executor did not start";
+  std::printf("CPU for 20 replies on a shared CPU: %lld ms with 10 ms of polling each, %lld ms without polling\n",
+              static_cast<long long>(polling.count()), static_cast<long long>(still.count()));
+  // Polling through would add about 100 ms; a millisecond per back-off, a
+  // few back-offs, and the clock's 10 ms ticks leave this much.
+  EXPECT_LE(polling.count(), still.count() + 30) << "the executor kept polling on a CPU another thread needed";
+}
+
+TEST(IdleSpin, MovesOffASharedCpuInsideTheSandbox) {
+  // The executor's I/O thread (its main thread) is held on one CPU from
+  // outside, beside a rival thread; it may use every CPU, so the governor
+  // moves it (sched_setaffinity on itself, allowed by the seccomp filter:
+  // an executor killed by SIGSYS would stop answering) and gives it its
+  // whole affinity back.
+  cpu_set_t all;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof(all), &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one CPU: nowhere to move";
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &all)) ++cpu;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+
+  ExecutorProcess p({"--threads=1", "--spin-us=10000"});
+  ASSERT_TRUE(p.started());
+  // Answered once it serves: its governor has recorded the whole affinity.
+  v1::Request ping;
+  ping.set_id(99);
+  ping.mutable_ping();
+  ASSERT_TRUE(p.Send(ping));
+  auto pong = p.Receive();
+  ASSERT_TRUE(pong && pong->has_pong());
+  ASSERT_EQ(::sched_setaffinity(p.pid(), sizeof(one), &one), 0);
+  std::atomic<bool> stop{false};
+  std::thread rival([&] {
+    ::sched_setaffinity(0, sizeof(one), &one);
+    while (!stop.load(std::memory_order_relaxed)) {}
+  });
+  CpuForSpacedRuns(p, 10, std::chrono::milliseconds(20));  // checks every answer
+  stop = true;
+  rival.join();
+  cpu_set_t after;
+  ASSERT_EQ(::sched_getaffinity(p.pid(), sizeof(after), &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&after, &all)) << "the governor did not move the thread and give its affinity back";
+  p.CloseInput();
+  EXPECT_EQ(p.Wait(), 0) << "the executor died (SIGSYS would mean the filter forbids the move)";
 }
 
 TEST(IdleSpin, DoesNotSpinWhileARunComputes) {

@@ -86,7 +86,7 @@ Status InstallSeccomp() {
   allow(SCMP_SYS(read));
   allow(SCMP_SYS(write));
   allow(SCMP_SYS(close));
-  allow(SCMP_SYS(pread64));     // re-reading /proc/self/status, opened at start-up
+  allow(SCMP_SYS(pread64));     // re-reading /proc/self/status and schedstat, opened at start-up
   allow(SCMP_SYS(newfstatat));  // stdio's first write to stderr
   allow(SCMP_SYS(epoll_wait));
   allow(SCMP_SYS(epoll_pwait));  // what epoll_wait is on arm64
@@ -110,6 +110,10 @@ Status InstallSeccomp() {
   allow(SCMP_SYS(futex));
   allow(SCMP_SYS(gettid));
   allow(SCMP_SYS(getpid));
+  // The port loop's SpinGovernor moves its own thread off a shared CPU
+  // (pid 0: the calling thread, nothing else); sched_getcpu's fallback.
+  allow_if(SCMP_SYS(sched_setaffinity), arg(0, SCMP_CMP_EQ, 0));
+  allow(SCMP_SYS(getcpu));
   // Time.
   allow(SCMP_SYS(clock_gettime));  // when the vDSO cannot answer
   allow(SCMP_SYS(clock_nanosleep));

@@ -25,6 +25,7 @@
 #include "executor/server/frame_writer.h"
 #include "executor/server/inline_run.h"
 #include "executor/server/request_handler.h"
+#include "executor/server/spin_governor.h"
 
 namespace pelemay {
 namespace {
@@ -81,15 +82,25 @@ class PortServer {
     }
     while (!io_.stopped()) {
       if (io_.run_one() == 0) break;  // blocks until an event
-      auto deadline = std::chrono::steady_clock::now() + spin_;
+      auto now = std::chrono::steady_clock::now();
+      // The event is handled (its reply written): a moment to look at the
+      // run delay that the governor judges polling by.
+      if (!governor_.Observe(now)) continue;
+      auto deadline = now + spin_;
+      auto next_look = now + kGovernorPeriod;
       while (!io_.stopped() && compute_jobs_.load(std::memory_order_relaxed) == 0) {
         // Non-blocking: epoll_wait with a zero timeout, then any handler.
         const size_t handled = io_.poll();
-        const auto now = std::chrono::steady_clock::now();
-        if (handled > 0) {
-          deadline = now + spin_;
-        } else if (now >= deadline) {
+        now = std::chrono::steady_clock::now();
+        if (handled > 0) deadline = now + spin_;
+        if (now >= deadline) {
+          governor_.Observe(now);
           break;
+        }
+        // A CPU found shared is given up within a period, not a whole spin.
+        if (now >= next_look) {
+          next_look = now + kGovernorPeriod;
+          if (!governor_.Observe(now)) break;
         }
       }
     }
@@ -316,7 +327,12 @@ class PortServer {
     if (worker_.joinable()) worker_.join();
   }
 
+  // How often a polling loop asks the governor.
+  static constexpr std::chrono::milliseconds kGovernorPeriod{1};
   const std::chrono::microseconds spin_;
+  // Made on this thread, which runs the event loop, before ServePort applies
+  // the sandbox.
+  SpinGovernor governor_ = SpinGovernor::ForThisThread();
   asio::io_context io_;
   RequestHandler handler_;
   asio::posix::stream_descriptor in_;

@@ -71,6 +71,16 @@ defmodule PelemayBackend.Executor do
       much CPU time each time the executor goes idle; 0 turns it off
       (battery-powered boards)
     * `:ready_timeout` - ms the program has to answer its first `info` (10 s)
+    * `:priority` - this process's priority: `:high` (the default),
+      `:normal` or `:low`. Every reply passes through it, and at normal
+      priority it waits behind whatever else its scheduler runs, the
+      caller's own polling (`PelemayBackend.AwaitSpin`) included; the BEAM
+      then wakes a second scheduler, which on two CPUs competes with the
+      executor program. `Executor.run/4` of a one-element add had a p99 of
+      340 us at `:normal` and 17-20 us at `:high` (docs/benchmarks.md).
+      Its work per message is bookkeeping and a frame to encode or decode;
+      arena copies run on dirty I/O schedulers (`:file.pread/3`,
+      `:file.pwrite/2`), so it never holds a scheduler for long.
     * `:arena` - the path of a shared-memory arena (`PelemayBackend.Arena`)
       for this executor, created and owned by the caller (a pool's manager
       passes one); or
@@ -562,6 +572,7 @@ defmodule PelemayBackend.Executor do
   @impl true
   def init(opts) do
     Process.flag(:trap_exit, true)
+    Process.flag(:priority, priority_option(opts))
     path = Keyword.get_lazy(opts, :executor_path, &Native.executor_path/0)
     {arena, owned} = open_arena(opts)
     args = command_line(opts) ++ if(arena, do: ["--arena=" <> arena.path], else: [])
@@ -585,6 +596,18 @@ defmodule PelemayBackend.Executor do
       {:error, detail} ->
         close_arena(%{arena: arena, arena_owned: owned})
         {:stop, {:shutdown, {:crashed, %{reason: :spawn_failed, detail: detail, os_pid: nil}}}}
+    end
+  end
+
+  @doc false
+  def priority_option(opts) do
+    case Keyword.get(opts, :priority, :high) do
+      p when p in [:low, :normal, :high] ->
+        p
+
+      other ->
+        raise ArgumentError,
+              ":priority must be :low, :normal or :high, got: #{inspect(other)}"
     end
   end
 

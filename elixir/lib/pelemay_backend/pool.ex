@@ -57,7 +57,7 @@ defmodule PelemayBackend.Pool do
     * `:name` - the pool's name, an atom (default `PelemayBackend.Pool`)
     * `:size` - executors (default `System.schedulers_online()`)
     * `:executor_path`, `:executor_args`, `:memory_budget`, `:threads`,
-      `:spin_us`, `:ready_timeout` - for each executor, see
+      `:spin_us`, `:ready_timeout`, `:priority` - for each executor, see
       `PelemayBackend.Executor`
     * `:max_crashes` (default 10) and `:crash_period` (ms, default 5 000) -
       the restart intensity
@@ -102,7 +102,8 @@ defmodule PelemayBackend.Pool do
     :threads,
     :spin_us,
     :ready_timeout,
-    :arena_threshold
+    :arena_threshold,
+    :priority
   ]
   @manager_keys [
     :max_crashes,
@@ -162,6 +163,9 @@ defmodule PelemayBackend.Pool do
 
     unless is_integer(size) and size > 0,
       do: raise(ArgumentError, ":size must be a positive integer, got: #{inspect(size)}")
+
+    # Checked here, once, rather than by every executor that would fail to start.
+    Executor.priority_option(opts)
 
     manager_opts =
       opts

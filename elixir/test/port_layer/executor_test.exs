@@ -73,6 +73,26 @@ defmodule PelemayBackend.PortLayer.ExecutorTest do
     end
   end
 
+  test ":priority sets the process's priority, :high by default; others are rejected" do
+    {pid, _} = start_executor()
+    assert Process.info(pid, :priority) == {:priority, :high}
+
+    for p <- [:normal, :low] do
+      {pid, _} = start_executor(priority: p)
+      assert Process.info(pid, :priority) == {:priority, p}
+      assert {:ok, %{outputs: [sum]}} = Executor.run(pid, add_program(4), add_inputs())
+      assert values(sum) == [11.0, 22.0, 33.0, 4.5]
+    end
+
+    Process.flag(:trap_exit, true)
+
+    # :max is the runtime's own.
+    for bad <- [:max, :urgent, 1, "high"] do
+      assert {:error, {%ArgumentError{message: message}, _}} = Executor.start_link(priority: bad)
+      assert message =~ ":priority must be :low, :normal or :high"
+    end
+  end
+
   test "200 pipelined requests from concurrent callers each get their own result" do
     {pid, _} = start_executor()
 

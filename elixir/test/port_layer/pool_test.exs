@@ -40,6 +40,23 @@ defmodule PelemayBackend.PortLayer.PoolTest do
     assert {:ok, %{status: :ok, size: 2, ready: 2}} = Pool.status(pool)
   end
 
+  test "the executors get the pool's :priority; a wrong one stops the pool from starting" do
+    pool = start_pool(size: 2)
+
+    for %{pid: pid} <- Pool.executors(pool),
+        do: assert(Process.info(pid, :priority) == {:priority, :high})
+
+    pool = start_pool(size: 2, priority: :normal)
+
+    for %{pid: pid} <- Pool.executors(pool),
+        do: assert(Process.info(pid, :priority) == {:priority, :normal})
+
+    assert {:error, {{%ArgumentError{message: message}, _}, _}} =
+             start_supervised({Pool, name: :pelemay_test_pool_bad_priority, priority: :max})
+
+    assert message =~ ":priority must be :low, :normal or :high"
+  end
+
   test "run! raises the typed error" do
     pool = start_pool([])
     bad = put_in(add_program(4), [:instructions, Access.at(0), :operands], [0, 7])
