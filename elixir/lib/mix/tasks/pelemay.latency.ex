@@ -9,6 +9,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
   which echoes it back unchanged (one port write, one read, no work).
 
       mix pelemay.latency [--calls 5000] [--pool-size 1] [--blocks 20] [--echo-ports 4] [--spin-us N] [--await-spin-us N]
+                          [--priority low|normal|high] [--idle-ms N]
 
   More paths show where the time goes: the pool with the program inline
   (parsed and validated on every call), `PelemayBackend.Executor.run/4`
@@ -23,6 +24,16 @@ defmodule Mix.Tasks.Pelemay.Latency do
   library's); `--await-spin-us 0` shows the round trip without it. A ping
   sent straight to the executor's port (no work) shows what the round trip
   costs when the reply comes back before the caller's scheduler can sleep.
+  `--priority` sets the executor processes' priority (`:priority`; default
+  `:high`); `--priority normal` shows what the high priority buys.
+
+  `--idle-ms N` sleeps N ms before every block: each block then starts from
+  an idle machine, as bursts of small ops do. The first calls of a burst
+  wake the executor beside the BEAM scheduler that sends them, and its
+  idle polling then competes with that scheduler for one CPU until the
+  executor's SpinGovernor moves it or stops the polling (docs/benchmarks.md,
+  "The slow 1%"); the warm-up calls of a block do not hide that here, since
+  they are a few of hundreds.
 
   The floor is measured through several `cat` ports (`--echo-ports`, 4),
   because on a virtual machine a pipe round trip depends on where the kernel
@@ -57,7 +68,9 @@ defmodule Mix.Tasks.Pelemay.Latency do
     blocks: :integer,
     echo_ports: :integer,
     spin_us: :integer,
-    await_spin_us: :integer
+    await_spin_us: :integer,
+    priority: :string,
+    idle_ms: :integer
   ]
 
   @impl Mix.Task
@@ -71,6 +84,16 @@ defmodule Mix.Tasks.Pelemay.Latency do
     # The executors' idle polling (`PelemayBackend.Executor`'s :spin_us):
     # their default unless given.
     spin = Keyword.take(opts, [:spin_us])
+    # The executor processes' priority (`PelemayBackend.Executor`'s :priority).
+    priority =
+      case Keyword.get(opts, :priority) do
+        nil -> []
+        p when p in ~w(low normal high) -> [priority: String.to_existing_atom(p)]
+        other -> Mix.raise("--priority must be low, normal or high, got: #{other}")
+      end
+
+    idle_ms = Keyword.get(opts, :idle_ms, 0)
+    if idle_ms < 0, do: Mix.raise("--idle-ms must be >= 0")
     spin_args = Enum.map(spin, fn {:spin_us, us} -> "--spin-us=#{us}" end)
     # The callers' polling before blocking: the library's default unless given.
     await_opts = Keyword.take(opts, [:await_spin_us])
@@ -83,7 +106,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
     {:ok, _} = Application.ensure_all_started(:pelemay_backend)
 
     pool = :pelemay_latency_pool
-    {:ok, _} = Pool.start_link([name: pool, size: size, threads: 1] ++ spin)
+    {:ok, _} = Pool.start_link([name: pool, size: size, threads: 1] ++ spin ++ priority)
     wait_ready(pool, size, System.monotonic_time(:millisecond) + 10_000)
 
     type = %{dtype: :DTYPE_F32, shape: [1]}
@@ -111,7 +134,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
         args: ["--threads=1" | spin_args]
       ])
 
-    {:ok, executor} = PelemayBackend.Executor.start_link([threads: 1] ++ spin)
+    {:ok, executor} = PelemayBackend.Executor.start_link([threads: 1] ++ spin ++ priority)
     {:ok, _} = PelemayBackend.Executor.ping(executor)
 
     # The same program compiled in the raw executor, and the frame that runs
@@ -179,6 +202,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
     samples =
       Enum.reduce(1..blocks, Map.new(paths, fn {k, _} -> {k, []} end), fn _, acc ->
         Enum.reduce(paths, acc, fn {k, f}, acc ->
+          if idle_ms > 0, do: Process.sleep(idle_ms)
           Map.update!(acc, k, &(time_block(f, per_block) ++ &1))
         end)
       end)
@@ -224,7 +248,7 @@ defmodule Mix.Tasks.Pelemay.Latency do
       )
 
     Mix.shell().info("""
-    round trip of a one-element f32 add, #{per_block * blocks} sequential calls per path in #{blocks} alternating blocks, pool of #{size}, callers poll #{System.convert_time_unit(await_spin, :native, :microsecond)} us before blocking
+    round trip of a one-element f32 add, #{per_block * blocks} sequential calls per path in #{blocks} alternating blocks#{if idle_ms > 0, do: " (#{idle_ms} ms idle before each)"}, pool of #{size}, callers poll #{System.convert_time_unit(await_spin, :native, :microsecond)} us before blocking
                                    p50 (us)   p99 (us)  p50/floor  p99/floor   (floor: the fastest echo port)
     #{rows}
       floor: fastest echo port p50 #{fmt(e50)} us, p99 #{fmt(e99)} us; median echo port (typical) p50 #{fmt(t50)} us, p99 #{fmt(t99)} us
