@@ -67,6 +67,26 @@ std::chrono::milliseconds CpuForSpacedRuns(ExecutorProcess& p, int count, std::c
   return CpuTime(p.pid()) - before;
 }
 
+// The executor's `stats`, with the governor's counters.
+v1::Stats StatsOf(ExecutorProcess& p) {
+  v1::Request r;
+  r.set_id(424242);
+  r.mutable_stats();
+  EXPECT_TRUE(p.Send(r));
+  auto resp = p.Receive();
+  EXPECT_TRUE(resp && resp->has_stats()) << (resp ? resp->DebugString() : "no reply");
+  return resp && resp->has_stats() ? resp->stats() : v1::Stats();
+}
+
+TEST(IdleSpin, SpinAlwaysTurnsTheGovernorOff) {
+  auto parsed = ParseOptions({"--spin-us=100"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->spin_governor);
+  parsed = ParseOptions({"--spin-us=100", "--spin-always"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->spin_governor);
+}
+
 TEST(IdleSpin, OptionBoundsAndDefault) {
   auto parsed = ParseOptions({"--spin-us=250"});
   ASSERT_TRUE(parsed.ok());
@@ -96,7 +116,9 @@ TEST(IdleSpin, SpinsAfterEachReplyForAsLongAsAskedThenSleeps) {
   // 10 ms of polling after each of 20 replies: about 200 ms of CPU. The
   // bound is loose (a loaded machine deschedules the spinning thread), but
   // not spinning at all would use a few ms.
-  ExecutorProcess spinning({"--threads=1", "--spin-us=10000"});
+  // --spin-always: polling through even where another process (a parallel
+  // test) shares the CPU, which the governor would otherwise cut short.
+  ExecutorProcess spinning({"--threads=1", "--spin-us=10000", "--spin-always"});
   ASSERT_TRUE(spinning.started());
   const auto spun = CpuForSpacedRuns(spinning, 20, std::chrono::milliseconds(30));
   EXPECT_GE(spun.count(), 60) << "the executor did not poll after its replies";
@@ -134,26 +156,46 @@ TEST(IdleSpin, StopsPollingWhenItsOnlyCpuIsShared) {
     while (!stop.load(std::memory_order_relaxed)) {}
   });
   // One executor at a time: a second would inherit the first one's pipes.
-  auto cpu_for = [](int spin_us) {
-    ExecutorProcess p({"--threads=1", "--spin-us=" + std::to_string(spin_us)});
-    if (!p.started()) return std::chrono::milliseconds(-1);
-    const auto used = CpuForSpacedRuns(p, 20, std::chrono::milliseconds(30));
+  struct Use {
+    std::chrono::milliseconds cpu{-1};
+    v1::Stats stats;
+  };
+  auto cpu_for = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "--threads=1");
+    ExecutorProcess p(args);
+    Use use;
+    if (!p.started()) return use;
+    use.cpu = CpuForSpacedRuns(p, 20, std::chrono::milliseconds(30));
+    use.stats = StatsOf(p);
     p.CloseInput();
     EXPECT_EQ(p.Wait(), 0);
-    return used;
+    return use;
   };
-  const auto polling = cpu_for(10000);
-  const auto still = cpu_for(0);
+  const Use governed = cpu_for({"--spin-us=10000"});
+  const Use always = cpu_for({"--spin-us=10000", "--spin-always"});
+  const Use never = cpu_for({"--spin-us=0"});
+  const auto polling = governed.cpu, ungoverned = always.cpu, still = never.cpu;
   stop = true;
   rival.join();
   ::sched_setaffinity(0, sizeof(saved), &saved);
   ASSERT_GE(polling.count(), 0) << "the executor did not start";
+  ASSERT_GE(ungoverned.count(), 0) << "the executor did not start";
   ASSERT_GE(still.count(), 0) << "the executor did not start";
-  std::printf("CPU for 20 replies on a shared CPU: %lld ms with 10 ms of polling each, %lld ms without polling\n",
-              static_cast<long long>(polling.count()), static_cast<long long>(still.count()));
-  // Polling through would add about 100 ms; a millisecond per back-off, a
-  // few back-offs, and the clock's 10 ms ticks leave this much.
-  EXPECT_LE(polling.count(), still.count() + 30) << "the executor kept polling on a CPU another thread needed";
+  std::printf(
+      "CPU for 20 replies on a shared CPU: %lld ms with 10 ms of polling each, %lld ms with --spin-always, %lld ms "
+      "without polling\n",
+      static_cast<long long>(polling.count()), static_cast<long long>(ungoverned.count()),
+      static_cast<long long>(still.count()));
+  // Polling through adds 100-150 ms (half or more of 20 x 10 ms); the
+  // governor's looks (1 ms apart) before each back-off and the clock's
+  // 10 ms ticks add 20-30 ms.
+  EXPECT_GE(ungoverned.count(), still.count() + 60) << "--spin-always did not poll: the comparison shows nothing";
+  EXPECT_LE(polling.count(), still.count() + 50) << "the executor kept polling on a CPU another thread needed";
+  EXPECT_LE(2 * polling.count(), ungoverned.count()) << "the governor saved less than half of the polling";
+  // Its only CPU: it could not move, it backed off (and says so in stats).
+  EXPECT_EQ(governed.stats.spin_moves(), 0u);
+  EXPECT_GE(governed.stats.spin_backoffs(), 1u);
+  EXPECT_EQ(always.stats.spin_moves() + always.stats.spin_backoffs(), 0u);
 }
 
 TEST(IdleSpin, MovesOffASharedCpuInsideTheSandbox) {
@@ -189,6 +231,7 @@ TEST(IdleSpin, MovesOffASharedCpuInsideTheSandbox) {
   CpuForSpacedRuns(p, 10, std::chrono::milliseconds(20));  // checks every answer
   stop = true;
   rival.join();
+  EXPECT_GE(StatsOf(p).spin_moves(), 1u);
   cpu_set_t after;
   ASSERT_EQ(::sched_getaffinity(p.pid(), sizeof(after), &after), 0);
   EXPECT_TRUE(CPU_EQUAL(&after, &all)) << "the governor did not move the thread and give its affinity back";

@@ -439,9 +439,15 @@ TEST(Lu, ComplexPLUReconstructsBatches) {
     for (int64_t z = 0; z < batch; ++z)
       for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < n; ++j) {
-          if (j > i) EXPECT_EQ(at(l, z, i, j), c128(0));
-          if (j == i) EXPECT_EQ(at(l, z, i, j), c128(1));
-          if (j < i) EXPECT_EQ(at(u, z, i, j), c128(0));
+          if (j > i) {
+            EXPECT_EQ(at(l, z, i, j), c128(0));
+          }
+          if (j == i) {
+            EXPECT_EQ(at(l, z, i, j), c128(1));
+          }
+          if (j < i) {
+            EXPECT_EQ(at(u, z, i, j), c128(0));
+          }
           // (P L U)[i][j]
           c128 sum = 0;
           for (int64_t k = 0; k < n; ++k)

@@ -223,13 +223,16 @@ defmodule PelemayBackend.ProtoTest do
             tensor_bytes_live: 7,
             tensor_bytes_peak: @max_u64,
             rss_anon_bytes: 1 <<< 40,
-            busy: 1
+            busy: 1,
+            spin_moves: 11,
+            spin_backoffs: 1 <<< 33
           }}
      },
      """
      id: 7 stats {
        requests: 1 runs: 2 errors: 3 cached_programs: 4 bytes_in: 5 bytes_out: 6
        tensor_bytes_live: 7 tensor_bytes_peak: #{@max_u64} rss_anon_bytes: #{1 <<< 40} busy: 1
+       spin_moves: 11 spin_backoffs: #{1 <<< 33}
      }
      """},
     {:Response,

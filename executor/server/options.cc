@@ -56,6 +56,10 @@ StatusOr<ExecutorOptions> ParseOptions(const std::vector<std::string>& args) {
       o.sandbox = false;
       continue;
     }
+    if (a == "--spin-always") {
+      o.spin_governor = false;
+      continue;
+    }
     const auto eq = a.find('=');
     const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     std::string value;
@@ -163,7 +167,12 @@ OPTIONS
                          request sent right after a reply needs no thread
                          wake-up (default 100 with 2 or more CPUs, else 0;
                          at most 10000; 0 = never spin). Costs at most N us of
-                         one CPU each time the executor goes idle.
+                         one CPU each time the executor goes idle. The
+                         polling moves to another CPU, or stops for a while,
+                         where its thread finds its CPU shared with another
+                         busy thread (it waits to run): see docs/benchmarks.md.
+  --spin-always          poll for the whole --spin-us even on a shared CPU
+                         (for measurements)
   --simd-target NAME     cap SIMD dispatch: best, lowest (scalar),
                          lowest-vector (128-bit), or a name that `info`
                          lists (e.g. AVX2, SSE4). The

@@ -35,6 +35,10 @@ struct ExecutorOptions {
   // with at least two CPUs available, else 0 (a spinning thread would hold
   // the only CPU the peer needs to send that request).
   int64_t spin_us = -1;
+  // The polling stops where its thread finds its CPU shared (SpinGovernor,
+  // executor/server/spin_governor.h); --spin-always: it never does (for
+  // measurements and tests of the polling itself).
+  bool spin_governor = true;
 };
 
 inline constexpr int64_t kDefaultSpinUs = 100;

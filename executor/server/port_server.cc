@@ -50,6 +50,7 @@ class PortServer {
   // options.spin_us must be resolved (EffectiveSpinUs).
   PortServer(const ExecutorOptions& options, int in_fd, int out_fd)
       : spin_(options.spin_us),
+        governor_(options.spin_governor ? SpinGovernor::ForThisThread() : SpinGovernor(SpinGovernor::Hooks{})),
         handler_(options),
         in_(io_, ::dup(in_fd)),
         writer_(out_fd),
@@ -74,7 +75,8 @@ class PortServer {
   // io_.run(), except that with --spin-us the thread polls for new events
   // for spin_ after each one it handled, as long as the compute thread has
   // nothing to do (while it computes, a request that arrives only waits in
-  // the queue, and the spinning would take a CPU from the kernels).
+  // the queue, and the spinning would take a CPU from the kernels) and the
+  // governor allows it (not while the thread finds its CPU shared).
   void RunEventLoop() {
     if (spin_.count() == 0) {
       io_.run();
@@ -187,7 +189,16 @@ class PortServer {
         handler_.CountError();
         Send(RequestHandler::ErrorResponse(req.id(), InvalidArgument() << "request has no kind"));
         return;
-      default: Send(handler_.HandleQuick(req)); return;
+      default: {
+        v1::Response resp = handler_.HandleQuick(req);
+        // The governor is the loop's: the handler cannot count for it.
+        if (resp.has_stats()) {
+          resp.mutable_stats()->set_spin_moves(governor_.moves());
+          resp.mutable_stats()->set_spin_backoffs(governor_.backoffs());
+        }
+        Send(resp);
+        return;
+      }
     }
   }
 
@@ -331,8 +342,8 @@ class PortServer {
   static constexpr std::chrono::milliseconds kGovernorPeriod{1};
   const std::chrono::microseconds spin_;
   // Made on this thread, which runs the event loop, before ServePort applies
-  // the sandbox.
-  SpinGovernor governor_ = SpinGovernor::ForThisThread();
+  // the sandbox; without hooks (--spin-always) it never intervenes.
+  SpinGovernor governor_;
   asio::io_context io_;
   RequestHandler handler_;
   asio::posix::stream_descriptor in_;

@@ -215,7 +215,9 @@ defmodule PelemayBackend.Proto.Schema do
          {7, :tensor_bytes_live, :uint64, :singular},
          {8, :tensor_bytes_peak, :uint64, :singular},
          {9, :rss_anon_bytes, :uint64, :singular},
-         {10, :busy, :uint64, :singular}
+         {10, :busy, :uint64, :singular},
+         {11, :spin_moves, :uint64, :singular},
+         {12, :spin_backoffs, :uint64, :singular}
        ]},
       {:Info,
        [
