@@ -19,183 +19,138 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using Clock = SpinGovernor::Clock;
 
-struct FakeKernel {
-  int64_t run_delay_ns = 0;
-  bool readable = true;
-  bool can_move = true;
-  int moves = 0;
+// A governor on a fake kernel and a fake clock, its baseline taken.
+class Scenario {
+ public:
+  explicit Scenario(bool can_move = true, bool readable = true) : can_move_(can_move), readable_(readable) {
+    g.Observe(t);
+  }
 
-  SpinGovernor Governor() {
+  // Time passes, the thread waits `waited` for its CPU meanwhile, and the
+  // loop looks: what Observe says.
+  bool LookAfter(Clock::duration later, microseconds waited) {
+    run_delay_ns_ += std::chrono::nanoseconds(waited).count();
+    t += later;
+    return g.Observe(t);
+  }
+
+  int moves = 0;  // what the fake mover did
+  Clock::time_point t{};
+  SpinGovernor g{Hooks()};
+
+ private:
+  SpinGovernor::Hooks Hooks() {
     SpinGovernor::Hooks hooks;
     hooks.run_delay = [this]() -> std::optional<int64_t> {
-      if (!readable) return std::nullopt;
-      return run_delay_ns;
+      if (!readable_) return std::nullopt;
+      return run_delay_ns_;
     };
     hooks.move_off_cpu = [this] {
-      if (!can_move) return false;
+      if (!can_move_) return false;
       ++moves;
       return true;
     };
-    return SpinGovernor(hooks);
+    return hooks;
   }
-  void Wait(microseconds us) { run_delay_ns += std::chrono::nanoseconds(us).count(); }
+
+  bool can_move_, readable_;
+  int64_t run_delay_ns_ = 0;
 };
 
 constexpr microseconds kJustBelow = SpinGovernor::kContended - microseconds(1);
 constexpr microseconds kJustAbove = SpinGovernor::kContended + microseconds(1);
+constexpr milliseconds kLook{1};
 
 TEST(SpinGovernor, AThreadThatNeverWaitsKeepsPolling) {
-  FakeKernel k;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  for (int i = 0; i < 1000; ++i) {
-    k.Wait(kJustBelow);  // below the threshold every time
-    t += microseconds(100);
-    EXPECT_TRUE(g.Observe(t));
-  }
-  EXPECT_EQ(g.moves(), 0u);
-  EXPECT_EQ(g.backoffs(), 0u);
+  Scenario s;
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(s.LookAfter(microseconds(100), kJustBelow));
+  EXPECT_EQ(s.g.moves(), 0u);
+  EXPECT_EQ(s.g.backoffs(), 0u);
 }
 
 TEST(SpinGovernor, FirstLookOnlySetsTheBaseline) {
-  FakeKernel k;
-  k.run_delay_ns = 5'000'000'000;  // waits from before the loop started
-  SpinGovernor g = k.Governor();
-  EXPECT_TRUE(g.Observe(Clock::time_point{}));
-  EXPECT_EQ(k.moves, 0);
+  // Waits from before the loop started count for nothing.
+  Scenario s;
+  EXPECT_TRUE(s.LookAfter(kLook, microseconds(0)));
+  SpinGovernor fresh(SpinGovernor::Hooks{[] { return std::optional<int64_t>(5'000'000'000); }, [] { return true; }});
+  EXPECT_TRUE(fresh.Observe(Clock::time_point{}));
+  EXPECT_EQ(fresh.moves(), 0u);
 }
 
 TEST(SpinGovernor, ContentionMovesTheThreadFirst) {
-  FakeKernel k;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
-  k.Wait(kJustAbove);
-  t += milliseconds(1);
-  EXPECT_TRUE(g.Observe(t)) << "a move keeps the loop polling";
-  EXPECT_EQ(k.moves, 1);
-  EXPECT_EQ(g.moves(), 1u);
-  EXPECT_EQ(g.backoffs(), 0u);
+  Scenario s;
+  EXPECT_TRUE(s.LookAfter(kLook, kJustAbove)) << "a move keeps the loop polling";
+  EXPECT_EQ(s.moves, 1);
+  EXPECT_EQ(s.g.moves(), 1u);
+  EXPECT_EQ(s.g.backoffs(), 0u);
 }
 
 TEST(SpinGovernor, ContentionRightAfterAMoveBacksOff) {
-  FakeKernel k;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
-  k.Wait(kJustAbove);
-  t += milliseconds(1);
-  ASSERT_TRUE(g.Observe(t));  // moved
-  k.Wait(kJustAbove);
-  t += SpinGovernor::kMoveWindow - milliseconds(1);
-  EXPECT_FALSE(g.Observe(t)) << "the other CPU is busy too";
-  EXPECT_EQ(k.moves, 1);
-  EXPECT_EQ(g.backoffs(), 1u);
-  EXPECT_FALSE(g.MaySpin(t + SpinGovernor::kFirstBackoff - microseconds(1)));
-  EXPECT_TRUE(g.MaySpin(t + SpinGovernor::kFirstBackoff));
+  Scenario s;
+  ASSERT_TRUE(s.LookAfter(kLook, kJustAbove));  // moved
+  EXPECT_FALSE(s.LookAfter(SpinGovernor::kMoveWindow - milliseconds(1), kJustAbove)) << "the other CPU is busy too";
+  EXPECT_EQ(s.moves, 1);
+  EXPECT_EQ(s.g.backoffs(), 1u);
+  EXPECT_FALSE(s.g.MaySpin(s.t + SpinGovernor::kFirstBackoff - microseconds(1)));
+  EXPECT_TRUE(s.g.MaySpin(s.t + SpinGovernor::kFirstBackoff));
 }
 
 TEST(SpinGovernor, ContentionLongAfterAMoveMovesAgain) {
-  FakeKernel k;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
-  k.Wait(kJustAbove);
-  t += milliseconds(1);
-  ASSERT_TRUE(g.Observe(t));
-  k.Wait(kJustAbove);
-  t += SpinGovernor::kMoveWindow;
-  EXPECT_TRUE(g.Observe(t));
-  EXPECT_EQ(k.moves, 2);
-  EXPECT_EQ(g.backoffs(), 0u);
+  Scenario s;
+  ASSERT_TRUE(s.LookAfter(kLook, kJustAbove));
+  EXPECT_TRUE(s.LookAfter(SpinGovernor::kMoveWindow, kJustAbove));
+  EXPECT_EQ(s.moves, 2);
+  EXPECT_EQ(s.g.backoffs(), 0u);
 }
 
 TEST(SpinGovernor, WithNowhereToGoItBacksOffAtOnce) {
-  FakeKernel k;
-  k.can_move = false;  // one CPU in the affinity
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
-  k.Wait(kJustAbove);
-  t += milliseconds(1);
-  EXPECT_FALSE(g.Observe(t));
-  EXPECT_EQ(g.moves(), 0u);
-  EXPECT_EQ(g.backoffs(), 1u);
+  Scenario s(/*can_move=*/false);  // one CPU in the affinity
+  EXPECT_FALSE(s.LookAfter(kLook, kJustAbove));
+  EXPECT_EQ(s.g.moves(), 0u);
+  EXPECT_EQ(s.g.backoffs(), 1u);
 }
 
 TEST(SpinGovernor, BackOffDoublesWhileContentionLastsUpToItsBound) {
-  FakeKernel k;
-  k.can_move = false;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
+  Scenario s(/*can_move=*/false);
   milliseconds expected = SpinGovernor::kFirstBackoff;
+  Clock::duration since_last_end = kLook;
   for (int i = 0; i < 12; ++i) {
-    k.Wait(kJustAbove);
-    t += milliseconds(1);
-    ASSERT_TRUE(g.MaySpin(t));
-    ASSERT_FALSE(g.Observe(t));
+    ASSERT_TRUE(s.g.MaySpin(s.t + since_last_end));
+    ASSERT_FALSE(s.LookAfter(since_last_end, kJustAbove));
     // Quiet for exactly the expected back-off.
-    EXPECT_FALSE(g.MaySpin(t + expected - microseconds(1))) << "back-off " << i;
-    EXPECT_TRUE(g.MaySpin(t + expected)) << "back-off " << i;
-    t += expected;
+    EXPECT_FALSE(s.g.MaySpin(s.t + expected - microseconds(1))) << "back-off " << i;
+    EXPECT_TRUE(s.g.MaySpin(s.t + expected)) << "back-off " << i;
+    since_last_end = expected + kLook;  // contended again a look after it ends
     expected = std::min(expected * 2, SpinGovernor::kMaxBackoff);
   }
-  EXPECT_EQ(g.backoffs(), 12u);
+  EXPECT_EQ(s.g.backoffs(), 12u);
 }
 
 TEST(SpinGovernor, BackOffStartsAgainAfterACalmPeriod) {
-  FakeKernel k;
-  k.can_move = false;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
-  k.Wait(kJustAbove);
-  t += milliseconds(1);
-  ASSERT_FALSE(g.Observe(t));  // 20 ms
-  t += SpinGovernor::kFirstBackoff;
-  k.Wait(kJustAbove);
-  ASSERT_FALSE(g.Observe(t));  // again at once: 40 ms
-  EXPECT_FALSE(g.MaySpin(t + 2 * SpinGovernor::kFirstBackoff - microseconds(1)));
+  Scenario s(/*can_move=*/false);
+  ASSERT_FALSE(s.LookAfter(kLook, kJustAbove));                        // 20 ms
+  ASSERT_FALSE(s.LookAfter(SpinGovernor::kFirstBackoff, kJustAbove));  // again at once: 40 ms
+  EXPECT_FALSE(s.g.MaySpin(s.t + 2 * SpinGovernor::kFirstBackoff - microseconds(1)));
   // Then calm for a long time: the next contention is a first one.
-  t += std::chrono::seconds(5);
-  k.Wait(kJustAbove);
-  ASSERT_FALSE(g.Observe(t));
-  EXPECT_TRUE(g.MaySpin(t + SpinGovernor::kFirstBackoff));
+  ASSERT_FALSE(s.LookAfter(std::chrono::seconds(5), kJustAbove));
+  EXPECT_TRUE(s.g.MaySpin(s.t + SpinGovernor::kFirstBackoff));
 }
 
 TEST(SpinGovernor, WaitsSeenWhileBackedOffDoNotExtendTheBackOff) {
-  FakeKernel k;
-  k.can_move = false;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  g.Observe(t);
-  k.Wait(kJustAbove);
-  t += milliseconds(1);
-  ASSERT_FALSE(g.Observe(t));
-  const Clock::time_point until = t + SpinGovernor::kFirstBackoff;
+  Scenario s(/*can_move=*/false);
+  ASSERT_FALSE(s.LookAfter(kLook, kJustAbove));
+  const Clock::time_point until = s.t + SpinGovernor::kFirstBackoff;
   // The loop sleeps between events meanwhile, and is woken late each time.
-  for (int i = 0; i < 10; ++i) {
-    k.Wait(milliseconds(1));
-    t += milliseconds(1);
-    g.Observe(t);
-  }
-  EXPECT_TRUE(g.MaySpin(until));
-  EXPECT_EQ(g.backoffs(), 1u);
+  for (int i = 0; i < 10; ++i) s.LookAfter(kLook, milliseconds(1));
+  EXPECT_TRUE(s.g.MaySpin(until));
+  EXPECT_EQ(s.g.backoffs(), 1u);
 }
 
 TEST(SpinGovernor, AnUnreadableRunDelayNeverStopsPolling) {
-  FakeKernel k;
-  k.readable = false;
-  SpinGovernor g = k.Governor();
-  Clock::time_point t{};
-  for (int i = 0; i < 100; ++i) {
-    k.Wait(milliseconds(10));
-    t += milliseconds(1);
-    EXPECT_TRUE(g.Observe(t));
-  }
-  EXPECT_EQ(k.moves, 0);
-  EXPECT_EQ(g.backoffs(), 0u);
+  Scenario s(/*can_move=*/true, /*readable=*/false);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(s.LookAfter(kLook, milliseconds(10)));
+  EXPECT_EQ(s.moves, 0);
+  EXPECT_EQ(s.g.backoffs(), 0u);
 }
 
 TEST(SpinGovernor, ParsesTheRunDelayOfASchedstatLine) {
