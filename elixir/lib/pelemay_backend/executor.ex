@@ -77,7 +77,7 @@ defmodule PelemayBackend.Executor do
       caller's own polling (`PelemayBackend.AwaitSpin`) included; the BEAM
       then wakes a second scheduler, which on two CPUs competes with the
       executor program. `Executor.run/4` of a one-element add had a p99 of
-      340 us at `:normal` and 17-20 us at `:high` (docs/benchmarks.md).
+      18-345 us at `:normal` and 16-19 us at `:high` (docs/benchmarks.md).
       Its work per message is bookkeeping and a frame to encode or decode;
       arena copies run on dirty I/O schedulers (`:file.pread/3`,
       `:file.pwrite/2`), so it never holds a scheduler for long.
