@@ -50,7 +50,8 @@ class PortServer {
   // options.spin_us must be resolved (EffectiveSpinUs).
   PortServer(const ExecutorOptions& options, int in_fd, int out_fd)
       : spin_(options.spin_us),
-        governor_(options.spin_governor ? SpinGovernor::ForThisThread() : SpinGovernor(SpinGovernor::Hooks{})),
+        governor_(options.spin_governor && options.spin_us > 0 ? SpinGovernor::ForThisThread()
+                                                               : SpinGovernor(SpinGovernor::Hooks{})),
         handler_(options),
         in_(io_, ::dup(in_fd)),
         writer_(out_fd),
@@ -342,7 +343,8 @@ class PortServer {
   static constexpr std::chrono::milliseconds kGovernorPeriod{1};
   const std::chrono::microseconds spin_;
   // Made on this thread, which runs the event loop, before ServePort applies
-  // the sandbox; without hooks (--spin-always) it never intervenes.
+  // the sandbox; without hooks (--spin-always, or no polling at all: nothing
+  // to open) it never intervenes.
   SpinGovernor governor_;
   asio::io_context io_;
   RequestHandler handler_;
